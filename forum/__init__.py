@@ -1,0 +1,46 @@
+"""forum: a Flask discussion forum built around its moderation queue."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from forum.config import DEFAULTS, finish_config
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application: defaults, instance/config.py, FORUM_* env, then `config`."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder="../templates",
+        static_folder="../static",
+    )
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("FORUM")
+    app.config.update(config or {})
+    finish_config(app)
+
+    from forum import cli, errors, security, web
+    from forum.extensions import init_extensions
+
+    init_extensions(app)
+    security.init_app(app)
+    errors.init_app(app)
+    web.init_app(app)
+    register_blueprints(app)
+    cli.init_app(app)
+    return app
+
+
+def register_blueprints(app: Flask) -> None:
+    from forum.auth import bp as auth_bp
+    from forum.comments import bp as comments_bp
+    from forum.moderation import bp as moderation_bp
+    from forum.posts import bp as posts_bp
+
+    for bp in (posts_bp, comments_bp, auth_bp, moderation_bp):
+        app.register_blueprint(bp)

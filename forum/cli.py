@@ -1,0 +1,61 @@
+"""`flask --app wsgi forum ...` commands."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import func, select
+
+from forum.extensions import db
+from forum.models import Post, Role
+from forum.services import accounts
+
+forum_cli = AppGroup("forum", help="Forum administration.")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(forum_cli)
+
+
+@forum_cli.command("create-user")
+@click.argument("username")
+@click.option("--email", required=True)
+@click.option(
+    "--password",
+    help="The password; prompted for when omitted, or read from stdin with --password -.",
+)
+@click.option(
+    "--role", type=click.Choice([r.value for r in Role]), default=Role.MEMBER.value,
+    show_default=True,
+)
+def create_user(username: str, email: str, password: str | None, role: str) -> None:
+    """Create an account."""
+    if password == "-":
+        password = sys.stdin.readline().rstrip("\n")
+    elif password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    problems = accounts.password_problems(password) + accounts.username_problems(username)
+    if problems:
+        raise click.ClickException("; ".join(problems))
+    try:
+        user = accounts.create_user(username, email, password, Role(role))
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
+    click.echo(f"Created {user.role.value} {user.username} (id {user.id}).")
+
+
+@forum_cli.command("demo")
+def demo() -> None:
+    """Load demo posts, members and threaded discussions (only into an empty forum)."""
+    from forum.services import demo as demo_data
+
+    if db.session.scalar(select(func.count(Post.id))):
+        click.echo("The forum already has posts; demo data not loaded.")
+        return
+    summary = demo_data.load()
+    db.session.commit()
+    click.echo(summary)

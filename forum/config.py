@@ -1,0 +1,119 @@
+"""Defaults for every setting; instance/config.py and FORUM_* variables override them."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+DEFAULTS: dict[str, Any] = {
+    "FORUM_NAME": "Forum",
+    # Database: FORUM_DATABASE_URL; SQLite under instance/ when unset.
+    "DATABASE_URL": None,
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "SQLITE_BUSY_TIMEOUT_MS": 15000,
+    "SECRET_KEY": None,
+    "MAX_CONTENT_LENGTH": 256 * 1024,
+    "HTTPS": False,
+    "PROXY_FIX": False,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "WTF_CSRF_TIME_LIMIT": None,
+    "POSTS_PER_PAGE": 20,
+    "POST_ROLES": ["moderator", "admin"],
+    # Comments
+    "COMMENT_MAX_LENGTH": 10_000,
+    "COMMENT_MAX_DEPTH": 5,
+    "COMMENT_THREADS_PER_PAGE": 50,
+    "COMMENT_EDIT_WINDOW_MINUTES": 10,
+    "COMMENT_CLOSE_AFTER_DAYS": 0,
+    "COMMENT_DUPLICATE_WINDOW_SECONDS": 60,
+    # Rate limits (Flask-Limiter)
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "RATELIMIT_COMMENT": "5 per minute;30 per hour",
+    "RATELIMIT_LOGIN": "10 per minute;50 per hour",
+    "RATELIMIT_REGISTER": "5 per hour",
+    # Moderation: seeds for the settings an admin changes on /moderation/settings.
+    "MODERATION_MODE": "first-time",  # all | first-time | off
+    "MODERATION_MAX_LINKS": 2,  # hold at this many links or more (0: never)
+    "MODERATION_MIN_SUBMIT_SECONDS": 3,  # a form sent back faster than this is spam
+    "MODERATION_FLAGS_TO_REQUEUE": 3,  # reader flags that send a comment back to the queue
+    "MODERATION_DIGEST_MINUTES": 15,  # at most one held-comments digest mail this often
+    # The dashboard: items per page (a ?per_page= up to the max) and the largest selection.
+    "MODERATION_PER_PAGE": 25,
+    "MODERATION_MAX_PER_PAGE": 200,
+    "MODERATION_BULK_MAX": 500,
+    # Preset reasons a moderator can give with a decision (mailed to opted-in authors).
+    "MODERATION_DECISION_REASONS": [
+        "Off-topic",
+        "Personal attack or harassment",
+        "Advertising or self-promotion",
+        "Duplicate of another comment",
+        "Please keep it civil",
+    ],
+    # One-click links in mails to moderators stay valid this long.
+    "MODERATION_LINK_MAX_AGE_DAYS": 14,
+    # Absolute links in mail sent outside a request (the send-mail command).
+    "BASE_URL": "http://localhost:5000",
+    # Mail (Flask-Mail)
+    "MAIL_SERVER": "localhost",
+    "MAIL_PORT": 25,
+    "MAIL_USE_TLS": False,
+    "MAIL_USE_SSL": False,
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    "MAIL_DEFAULT_SENDER": "forum@localhost",
+    "MAIL_SUPPRESS_SEND": False,
+    # The outbox: failed sends are retried with doubling delays up to MAIL_MAX_ATTEMPTS;
+    # mails about a decision wait MAIL_UNDO_GRACE_SECONDS so an undo can still cancel them.
+    "MAIL_MAX_ATTEMPTS": 8,
+    "MAIL_RETRY_BASE_SECONDS": 60,
+    "MAIL_UNDO_GRACE_SECONDS": 60,
+    # Send what is due right after a response (best effort; `forum send-mail` is the cron).
+    "MAIL_FLUSH_AFTER_RESPONSE": True,
+}
+
+
+def finish_config(app: Flask) -> None:
+    """Resolve settings that depend on others once every source is loaded."""
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_secret(Path(app.instance_path))
+    if app.config["HTTPS"]:
+        app.config["SESSION_COOKIE_SECURE"] = True
+        app.config["REMEMBER_COOKIE_SECURE"] = True
+        app.config["PREFERRED_URL_SCHEME"] = "https"
+
+
+def database_uri(app: Flask) -> str:
+    url = app.config.get("DATABASE_URL") or app.config.get("SQLALCHEMY_DATABASE_URI")
+    if not url:
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{Path(app.instance_path) / 'forum.sqlite3'}"
+    # Accept the usual spellings and use psycopg 3 for PostgreSQL.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def instance_secret(instance: Path) -> str:
+    """Generate the secret key once into instance/secret_key and reuse it."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    try:
+        with open(path, "x") as fh:  # another worker may have written it first
+            fh.write(key)
+    except FileExistsError:
+        return path.read_text().strip()
+    path.chmod(0o600)
+    return key

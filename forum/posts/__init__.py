@@ -1,0 +1,3 @@
+from forum.posts.views import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,99 @@
+"""The front page, tag pages, post pages and writing posts."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from forum.comments.views import comment_form_for, render_post
+from forum.extensions import db
+from forum.forms import ActionForm
+from forum.models import Post, Tag
+from forum.posts.forms import PostForm
+from forum.services import posts as post_service
+from forum.web import page_arg
+
+bp = Blueprint("posts", __name__)
+
+
+@bp.get("/")
+def index():
+    """Posts newest first with their response counts."""
+    return _post_list(None)
+
+
+@bp.get("/tags/<slug>")
+def tag(slug: str):
+    """Posts with one tag."""
+    tag = db.first_or_404(select(Tag).where(Tag.slug == slug))
+    return _post_list(tag)
+
+
+def _post_list(tag: Tag | None):
+    pagination = db.paginate(
+        post_service.recent_posts(tag),
+        page=page_arg(),
+        per_page=current_app.config["POSTS_PER_PAGE"],
+        error_out=False,
+        count=True,
+    )
+    if pagination.page > 1 and not pagination.items:
+        abort(404)
+    counts = post_service.response_counts([p.id for p in pagination.items])
+    return render_template("posts/index.html", pagination=pagination, counts=counts, tag=tag)
+
+
+@bp.get("/posts/<int:post_id>")
+@bp.get("/posts/<int:post_id>/<slug>")
+def show(post_id: int, slug: str | None = None):
+    """A post and one page of its discussion."""
+    post = db.get_or_404(Post, post_id)
+    page = page_arg()
+    if slug != post.slug:
+        return redirect(url_for("posts.show", post_id=post.id, slug=post.slug, page=page if page > 1 else None), 301)
+    reply_to = request.args.get("reply_to", type=int)
+    return render_post(post, comment_form_for(post, reply_to), page=page)
+
+
+@bp.route("/posts/new", methods=["GET", "POST"])
+@login_required
+def new():
+    """Members with a posting role write a post."""
+    allowed = current_app.config["POST_ROLES"]
+    if not post_service.can_write_posts(current_user, allowed):
+        abort(403)
+    form = PostForm()
+    if form.validate_on_submit():
+        post = post_service.create_post(
+            current_user, form.title.data, form.body.data, post_service.parse_tags(form.tags.data or ""), allowed
+        )
+        post.comments_open = form.comments_open.data
+        db.session.commit()
+        flash("Your post is published.", "success")
+        return redirect(url_for("posts.show", post_id=post.id, slug=post.slug))
+    return render_template("posts/new.html", form=form)
+
+
+@bp.post("/posts/<int:post_id>/comments-open")
+@login_required
+def toggle_comments(post_id: int):
+    """The post's author or a moderator opens or closes its comments."""
+    post = db.get_or_404(Post, post_id)
+    if not (current_user.is_moderator or (post.author_id == current_user.id and not current_user.is_banned)):
+        abort(403)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    post.comments_open = not post.comments_open
+    db.session.commit()
+    flash("Comments are now open." if post.comments_open else "Comments are now closed.", "success")
+    return redirect(url_for("posts.show", post_id=post.id, slug=post.slug))

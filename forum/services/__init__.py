@@ -1,0 +1,1 @@
+"""Plain functions holding the forum's rules: no request, no commits."""

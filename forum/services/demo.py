@@ -1,0 +1,137 @@
+"""Demo data written by us: a few posts with threaded discussions and a queue with work."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from forum.extensions import db
+from forum.models import Comment, HoldReason, Role, Status, User, utcnow
+from forum.services import accounts, sanitize
+from forum.services import comments as comment_service
+from forum.services import posts as post_service
+
+DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - documented demo credential, printed by make run
+
+USERS = [
+    ("admin", "admin@example.org", Role.ADMIN),
+    ("moderator", "moderator@example.org", Role.MODERATOR),
+    ("alice", "alice@example.org", Role.MEMBER),
+    ("bob", "bob@example.org", Role.MEMBER),
+]
+
+POSTS = [
+    {
+        "title": "Welcome to the forum",
+        "author": "admin",
+        "tags": ["announcements", "meta"],
+        "body": "This is a small discussion forum with a moderation queue at its heart.\n\n"
+        "Comments from new people wait for a moderator; regulars are published at once. "
+        "Try replying to a comment below.",
+        "thread": [
+            ("alice", None, "Thanks for setting this up! Is <b>HTML</b> allowed in comments?",
+             "approved"),
+            ("admin", 0, "A little: bold, italics, links, quotes, lists and code.", "approved"),
+            ("guest:Carol", 1, "Can I post links? https://example.org/docs", "approved"),
+            ("alice", 2, "Yes, they get rel=\"nofollow ugc\" like everywhere else.", "approved"),
+            ("guest:Dan", 3, "Good to know. And four levels deep works too.", "approved"),
+            ("bob", None, "First!\n\nAlso: how do I change my password?", "approved"),
+            ("moderator", 5, "From your profile page, once you are signed in.", "approved"),
+            ("guest:Erin", None, "Just stopping by to say hello.", "pending"),
+            ("guest:Buy Cheap Watches", None,
+             "Best prices <a href=\"http://spam.example/watches\">here</a> and "
+             "<a href=\"http://spam.example/more\">here</a>!", "spam"),
+        ],
+    },
+    {
+        "title": "Which database should a small forum use?",
+        "author": "moderator",
+        "tags": ["databases", "hosting"],
+        "body": "SQLite is the default here, PostgreSQL for production. "
+        "What do you run, and why?\n\nTell us about backups too.",
+        "thread": [
+            ("bob", None, "SQLite in WAL mode has been plenty for our club of 200 people.",
+             "approved"),
+            ("alice", 0, "Same here. Backups are one `.backup` command.", "approved"),
+            ("guest:Frank", 1, "Does it cope with several gunicorn workers writing?", "approved"),
+            ("bob", 2, "With a busy timeout and short transactions, yes.", "approved"),
+            ("guest:Grace", None, "PostgreSQL from day one: we needed full-text search.",
+             "approved"),
+            ("guest:Heidi", 4, "Which extension do you use for that?", "pending"),
+            ("guest:Ivan", None, "Check out my site https://a.example https://b.example",
+             "pending"),
+        ],
+    },
+    {
+        "title": "Moderation etiquette",
+        "author": "admin",
+        "tags": ["meta"],
+        "body": "Be kind, assume good faith, and explain every decision.",
+        "thread": [
+            ("alice", None, "Will I be told why a comment was held?", "approved"),
+            ("moderator", 0, "Yes: every held comment shows the rules that held it.",
+             "approved"),
+            ("guest:Judy", None, "<script>alert('hi')</script>Is this filtered?", "pending"),
+        ],
+    },
+]
+
+
+def load() -> str:
+    """Create demo users, posts and comments; the caller commits."""
+    users = {}
+    for name, email, role in USERS:
+        users[name] = accounts.create_user(name, email, DEMO_PASSWORD, role)
+    db.session.flush()
+    start = utcnow() - timedelta(days=len(POSTS) * 3)
+    counts = {s: 0 for s in Status}
+    for p_index, spec in enumerate(POSTS):
+        post = post_service.create_post(
+            users[spec["author"]], spec["title"], spec["body"], spec["tags"], ["moderator", "admin"]
+        )
+        post.created_at = start + timedelta(days=p_index * 3)
+        db.session.flush()
+        made: list[Comment] = []
+        for c_index, (who, parent_index, body, status) in enumerate(spec["thread"]):
+            parent = made[parent_index] if parent_index is not None else None
+            made.append(
+                _comment(post.id, users, who, parent, body, Status(status),
+                         post.created_at + timedelta(hours=c_index + 1))
+            )
+            counts[Status(status)] += 1
+    return (
+        f"Loaded {len(POSTS)} posts and {sum(counts.values())} comments "
+        f"({counts[Status.PENDING]} pending, {counts[Status.SPAM]} spam). "
+        f"Demo accounts: {', '.join(u for u, _, _ in USERS)}; password {DEMO_PASSWORD}"
+    )
+
+
+def _comment(post_id, users, who, parent, body, status, when) -> Comment:
+    result = sanitize.sanitize_comment(body)
+    user = users.get(who)
+    name = who.removeprefix("guest:")
+    comment = Comment(
+        post_id=post_id,
+        user=user,
+        author_name=name,
+        author_email=user.email_key if user else f"{name.split()[0].lower()}@example.net",
+        author_url="" if user else "https://example.net/" + name.split()[0].lower(),
+        ip="192.0.2.%d" % (len(name) + 10),
+        user_agent="Mozilla/5.0 (demo)",
+        body_source=body,
+        body_html=result.html,
+        body_hash=sanitize.body_fingerprint(body),
+        sanitizer_report=list(result.removed),
+        status=status,
+        created_at=when,
+        moderated_at=None if status is Status.PENDING else when,
+    )
+    if status is not Status.APPROVED:
+        reasons = [HoldReason(rule="new comment", detail="first comment from this author")]
+        if result.removed:
+            reasons.append(HoldReason(rule="sanitized", detail="removed " + ", ".join(result.removed)))
+        links = sanitize.count_links(result.html)
+        if links >= 2:
+            reasons.append(HoldReason(rule="links", detail=f"{links} links"))
+        comment.reasons = reasons
+    comment_service.place_in_thread(comment, parent)
+    return comment

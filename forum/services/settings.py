@@ -1,0 +1,109 @@
+"""Settings an admin changes at run time: stored in the database, defaults from config."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from forum.extensions import db
+from forum.models import Setting
+
+MODES = ("all", "first-time", "off")
+
+
+@dataclass(frozen=True)
+class Settings:
+    moderation_mode: str = "first-time"
+    max_links: int = 2
+    hold_words: tuple[str, ...] = ()
+    block_words: tuple[str, ...] = ()
+    hold_on_sanitized: bool = True
+    min_submit_seconds: int = 3
+    max_depth: int = 5
+    threads_per_page: int = 50
+    edit_window_minutes: int = 10
+    close_after_days: int = 0
+    flags_to_requeue: int = 3
+    digest_minutes: int = 15
+    comment_max_length: int = 10_000
+    duplicate_window_seconds: int = 60
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# Config keys that seed a setting before an admin changes it.
+CONFIG_SEEDS = {
+    "max_depth": "COMMENT_MAX_DEPTH",
+    "threads_per_page": "COMMENT_THREADS_PER_PAGE",
+    "edit_window_minutes": "COMMENT_EDIT_WINDOW_MINUTES",
+    "close_after_days": "COMMENT_CLOSE_AFTER_DAYS",
+    "comment_max_length": "COMMENT_MAX_LENGTH",
+    "duplicate_window_seconds": "COMMENT_DUPLICATE_WINDOW_SECONDS",
+    "moderation_mode": "MODERATION_MODE",
+    "max_links": "MODERATION_MAX_LINKS",
+    "min_submit_seconds": "MODERATION_MIN_SUBMIT_SECONDS",
+    "flags_to_requeue": "MODERATION_FLAGS_TO_REQUEUE",
+    "digest_minutes": "MODERATION_DIGEST_MINUTES",
+}
+
+EDITABLE = tuple(f.name for f in dataclasses.fields(Settings) if f.name != "extra")
+
+
+def defaults() -> Settings:
+    """Settings from config alone."""
+    values: dict[str, Any] = {}
+    for name, key in CONFIG_SEEDS.items():
+        if key in current_app.config:
+            values[name] = current_app.config[key]
+    return _coerce(values)
+
+
+def load() -> Settings:
+    """Current settings: stored values over config defaults (one query)."""
+    base = dataclasses.asdict(defaults())
+    stored = {s.key: s.value for s in db.session.scalars(select(Setting))}
+    base.update({k: v for k, v in stored.items() if k in EDITABLE})
+    base.pop("extra", None)
+    return _coerce(base)
+
+
+def save(values: dict[str, Any]) -> Settings:
+    """Store the given settings (validated); the caller commits."""
+    current = dataclasses.asdict(load())
+    current.pop("extra", None)
+    current.update({k: v for k, v in values.items() if k in EDITABLE})
+    settings = _coerce(current)
+    for name in values:
+        if name not in EDITABLE:
+            continue
+        value = getattr(settings, name)
+        value = list(value) if isinstance(value, tuple) else value
+        row = db.session.get(Setting, name)
+        if row is None:
+            db.session.add(Setting(key=name, value=value))
+        else:
+            row.value = value
+    return settings
+
+
+def _coerce(values: dict[str, Any]) -> Settings:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        if f.name not in values or f.name == "extra":
+            continue
+        value = values[f.name]
+        if f.type == "int":
+            value = max(0, int(value))
+        elif f.type == "bool":
+            value = bool(value)
+        elif f.type == "tuple[str, ...]":
+            if isinstance(value, str):
+                value = value.splitlines()
+            value = tuple(w.strip() for w in value if w and w.strip())
+        elif f.name == "moderation_mode" and value not in MODES:
+            raise ValueError(f"unknown moderation mode {value!r}")
+        out[f.name] = value
+    return Settings(**out)

@@ -1,0 +1,59 @@
+"""Template helpers shared by every blueprint."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask, request
+from flask_login import current_user
+from sqlalchemy import func, select
+from werkzeug.exceptions import NotFound
+
+from forum.extensions import db
+from forum.models import Comment, Status
+
+
+def init_app(app: Flask) -> None:
+    app.context_processor(header_context)
+    app.add_template_filter(format_datetime, "datetime")
+    app.add_template_filter(iso_datetime, "isodate")
+    app.add_url_rule("/healthz", "healthz", healthz)
+
+
+def healthz():
+    """For load balancers: 200 when the database answers, 503 when it does not."""
+    try:
+        db.session.execute(select(1))
+    except Exception:  # noqa: BLE001 - any database failure means unhealthy
+        db.session.rollback()
+        return {"status": "error", "database": "unreachable"}, 503
+    return {"status": "ok", "database": "ok"}
+
+
+def header_context() -> dict[str, object]:
+    """The moderators' pending badge: one indexed count, only for moderators."""
+    pending = None
+    if getattr(current_user, "is_authenticated", False) and current_user.is_moderator:
+        try:
+            pending = db.session.scalar(
+                select(func.count()).select_from(Comment).where(Comment.status == Status.PENDING)
+            )
+        except Exception:  # noqa: BLE001 - an error page must render even if the DB is down
+            db.session.rollback()
+    return {"pending_badge": pending}
+
+
+def format_datetime(value: datetime | None) -> str:
+    return value.strftime("%-d %B %Y at %H:%M") if value else ""
+
+
+def iso_datetime(value: datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value else ""
+
+
+def page_arg(name: str = "page") -> int:
+    """The page number from the query string; anything but a positive integer is a 404."""
+    raw = request.args.get(name, "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= 1_000_000:
+        raise NotFound()
+    return int(raw)

@@ -1,0 +1,81 @@
+"""Small factories with unique defaults; call them inside an app context."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+
+from werkzeug.security import generate_password_hash
+
+from forum.extensions import db
+from forum.models import Comment, HoldReason, Post, Role, Status, User
+from forum.services import comments as comment_service
+from forum.services import posts as post_service
+from forum.services import sanitize
+
+PASSWORD = "correct horse battery"
+_PASSWORD_HASH = generate_password_hash(PASSWORD)  # one hash per run: scrypt is slow
+_seq = itertools.count(1)
+
+
+def make_user(role: Role | str = Role.MEMBER, username: str | None = None, **kw) -> User:
+    n = next(_seq)
+    user = User(
+        username=username or f"user{n}",
+        email=kw.pop("email", f"user{n}@example.org"),
+        role=Role(role),
+        password_hash=_PASSWORD_HASH,
+        **kw,
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def make_post(author: User | None = None, title: str | None = None, **kw) -> Post:
+    n = next(_seq)
+    title = title or f"Post number {n}"
+    body = kw.pop("body", f"Body of post {n}.")
+    post = Post(
+        author=author,
+        title=title,
+        slug=post_service.slugify(title),
+        body_source=body,
+        body_html=sanitize.sanitize_post(body).html,
+        **kw,
+    )
+    db.session.add(post)
+    db.session.flush()
+    return post
+
+
+def make_comment(
+    post: Post,
+    parent: Comment | None = None,
+    status: Status | str = Status.APPROVED,
+    body: str | None = None,
+    user: User | None = None,
+    created_at: datetime | None = None,
+    reasons: list[str] | None = None,
+    **kw,
+) -> Comment:
+    n = next(_seq)
+    body = body or f"Comment number {n}."
+    result = sanitize.sanitize_comment(body)
+    status = Status(status)
+    comment = Comment(
+        post_id=post.id,
+        user=user,
+        author_name=kw.pop("author_name", user.username if user else f"Guest {n}"),
+        author_email=kw.pop("author_email", user.email_key if user else f"guest{n}@example.net"),
+        body_source=body,
+        body_html=result.html,
+        body_hash=sanitize.body_fingerprint(body),
+        status=status,
+        reasons=[HoldReason(rule=r) for r in (reasons or [])],
+        **kw,
+    )
+    if created_at is not None:
+        comment.created_at = created_at
+    comment_service.place_in_thread(comment, parent)
+    return comment
