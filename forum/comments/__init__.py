@@ -1,0 +1,3 @@
+from forum.comments.views import bp
+
+__all__ = ["bp"]

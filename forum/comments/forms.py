@@ -1,0 +1,47 @@
+"""The comment form: its field names are a public interface for scripts and tests."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, StringField, TextAreaField
+from wtforms.validators import URL, DataRequired, Email, Length, Optional, ValidationError
+
+REASONS = [
+    ("spam", "Spam or advertising"),
+    ("abuse", "Abusive or harassing"),
+    ("off-topic", "Off-topic"),
+    ("other", "Something else"),
+]
+
+
+def http_url(_form: FlaskForm, field: StringField) -> None:
+    if field.data and not field.data.lower().startswith(("http://", "https://")):
+        raise ValidationError("Only http:// and https:// addresses are allowed.")
+
+
+def integer_or_empty(_form: FlaskForm, field: HiddenField) -> None:
+    if field.data and not str(field.data).isdigit():
+        raise ValidationError("That is not a comment you can reply to.")
+
+
+class CommentForm(FlaskForm):
+    body = TextAreaField("Comment", validators=[DataRequired(), Length(max=50_000)])
+    parent_id = HiddenField(validators=[integer_or_empty, Length(max=12)])
+    notify_replies = BooleanField("Email me when someone replies")
+    notify_decision = BooleanField("Email me when a moderator decides on my comment")
+    # Spam traps: a field people never see, and when the form was shown (signed).
+    homepage = StringField("Leave this field empty", validators=[Length(max=200)])
+    rendered_at = HiddenField(validators=[Length(max=200)])
+
+
+class GuestCommentForm(CommentForm):
+    author_name = StringField("Name", validators=[DataRequired(), Length(max=100)])
+    author_email = StringField(
+        "Email (never shown)", validators=[DataRequired(), Email(), Length(max=254)]
+    )
+    author_url = StringField(
+        "Website", validators=[Optional(), Length(max=500), URL(require_tld=False), http_url]
+    )
+    remember = BooleanField("Remember my name, email and website in this browser")
+
+
+class EditCommentForm(FlaskForm):
+    body = TextAreaField("Comment", validators=[DataRequired(), Length(max=50_000)])
