@@ -11,8 +11,17 @@ from forum.models import Comment, Post, Role, Status, User
 def test_create_user_with_role(app):
     runner = app.test_cli_runner()
     result = runner.invoke(
-        args=["forum", "create-user", "Mod_1", "--email", "Mod@Example.org",
-              "--password", "a-long-enough-pass", "--role", "moderator"]
+        args=[
+            "forum",
+            "create-user",
+            "Mod_1",
+            "--email",
+            "Mod@Example.org",
+            "--password",
+            "a-long-enough-pass",
+            "--role",
+            "moderator",
+        ]
     )
     assert result.exit_code == 0, result.output
     with app.app_context():
@@ -41,13 +50,45 @@ def test_create_user_password_from_stdin_and_prompt(app):
 
 def test_create_user_refuses_duplicates_bad_names_and_weak_passwords(app):
     runner = app.test_cli_runner()
-    ok = ["forum", "create-user", "ann", "--email", "ann@example.org", "--password", "long-password-1"]
+    ok = [
+        "forum",
+        "create-user",
+        "ann",
+        "--email",
+        "ann@example.org",
+        "--password",
+        "long-password-1",
+    ]
     assert runner.invoke(args=ok).exit_code == 0
-    dup = ["forum", "create-user", "ANN", "--email", "x@example.org", "--password", "long-password-1"]
+    dup = [
+        "forum",
+        "create-user",
+        "ANN",
+        "--email",
+        "x@example.org",
+        "--password",
+        "long-password-1",
+    ]
     assert runner.invoke(args=dup).exit_code != 0
-    dup_mail = ["forum", "create-user", "ann2", "--email", "ANN@example.org", "--password", "long-password-1"]
+    dup_mail = [
+        "forum",
+        "create-user",
+        "ann2",
+        "--email",
+        "ANN@example.org",
+        "--password",
+        "long-password-1",
+    ]
     assert runner.invoke(args=dup_mail).exit_code != 0
-    bad = ["forum", "create-user", "a b", "--email", "b@example.org", "--password", "long-password-1"]
+    bad = [
+        "forum",
+        "create-user",
+        "a b",
+        "--email",
+        "b@example.org",
+        "--password",
+        "long-password-1",
+    ]
     assert runner.invoke(args=bad).exit_code != 0
     weak = ["forum", "create-user", "bob", "--email", "bob@example.org", "--password", "short"]
     assert runner.invoke(args=weak).exit_code != 0

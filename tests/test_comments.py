@@ -100,8 +100,12 @@ def test_guest_form_errors_are_422_and_store_nothing(app, client, post_id, field
 def test_guest_url_is_shown_with_nofollow_and_email_never_shown(app, client, post_id):
     with app.app_context():
         post = db.session.get(type(make_post()), post_id)
-        make_comment(post, author_name="Site Owner", author_email="secret@example.org",
-                     author_url="https://owner.example/")
+        make_comment(
+            post,
+            author_name="Site Owner",
+            author_email="secret@example.org",
+            author_url="https://owner.example/",
+        )
         db.session.commit()
     html = client.get(f"/posts/{post_id}/a-post").get_data(as_text=True)
     assert '<a href="https://owner.example/" rel="nofollow ugc noopener"' in html
@@ -160,7 +164,9 @@ def test_remember_me_cookie_only_when_ticked(app, client, post_id):
     page = client.get(f"/posts/{post_id}/a-post").get_data(as_text=True)
     assert 'value="ann@example.org"' in page and 'value="Ann"' in page
     client.set_cookie("comment_author", cookie.value[:-3] + "xyz")  # tampered: ignored
-    assert 'value="ann@example.org"' not in client.get(f"/posts/{post_id}/a-post").get_data(as_text=True)
+    assert 'value="ann@example.org"' not in client.get(f"/posts/{post_id}/a-post").get_data(
+        as_text=True
+    )
 
 
 def test_double_submission_stores_one_comment(app, client, post_id):
@@ -365,8 +371,9 @@ def _own_comment(app, post_id, minutes_ago=0, status=Status.APPROVED):
     with app.app_context():
         user = make_user()
         post = db.session.get(type(make_post()), post_id)
-        c = make_comment(post, user=user, status=status,
-                         created_at=utcnow() - timedelta(minutes=minutes_ago))
+        c = make_comment(
+            post, user=user, status=status, created_at=utcnow() - timedelta(minutes=minutes_ago)
+        )
         db.session.commit()
         return user.id, c.id
 
@@ -386,7 +393,10 @@ def test_member_edits_own_comment_within_window(app, client, post_id):
 def test_edit_of_approved_comment_is_rechecked_and_may_be_held(app, client, post_id):
     uid, cid = _own_comment(app, post_id)
     login_as(client, uid)
-    client.post(f"/comments/{cid}/edit", data={"body": "see https://a.example.org and https://b.example.org"})
+    client.post(
+        f"/comments/{cid}/edit",
+        data={"body": "see https://a.example.org and https://b.example.org"},
+    )
     with app.app_context():
         c = db.session.get(Comment, cid)
         assert c.status is Status.PENDING and not c.visible

@@ -160,4 +160,6 @@ def test_author_or_moderator_closes_comments(app, client):
     assert client.post(f"/posts/{ids[2]}/comments-open").status_code == 302
     with app.app_context():
         assert db.session.get(Post, ids[2]).comments_open is False
-    assert "Comments are closed." in client.get(f"/posts/{ids[2]}/x", follow_redirects=True).get_data(as_text=True)
+    assert "Comments are closed." in client.get(
+        f"/posts/{ids[2]}/x", follow_redirects=True
+    ).get_data(as_text=True)
