@@ -1,0 +1,3 @@
+from forum.feeds.views import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,76 @@
+"""`flask --app wsgi forum import-wxr | export | import-json`: moving a forum in and out."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from forum.cli import forum_cli
+from forum.extensions import db
+from forum.services import transfer, wxr
+
+
+@forum_cli.command("import-wxr")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--dry-run", is_flag=True, help="Check the file and count what it holds; write nothing."
+)
+def import_wxr(file: Path, dry_run: bool) -> None:
+    """Import a WordPress export (WXR): posts, tags, authors and every comment, in one go."""
+    with open(file, "rb") as stream:
+        try:
+            if sys.stderr.isatty():
+                with click.progressbar(
+                    length=file.stat().st_size, label="Importing", file=sys.stderr
+                ) as bar:
+                    summary = wxr.import_wxr(stream, progress=bar.update)
+            else:
+                summary = wxr.import_wxr(stream)
+        except wxr.WXRError as error:
+            db.session.rollback()
+            raise click.ClickException(f"{file}: {error}. Nothing was imported.") from error
+    if dry_run:
+        db.session.rollback()
+        click.echo(f"{summary}\nDry run: nothing was written.")
+        return
+    db.session.commit()
+    click.echo(str(summary))
+
+
+@forum_cli.command("export")
+@click.option("--format", "fmt", type=click.Choice(["json"]), default="json", show_default=True)
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+def export(fmt: str, file: Path) -> None:
+    """Write every member, post, comment and moderation record to FILE (- for stdout)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        # One snapshot for every section, so rows written meanwhile cannot dangle.
+        db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    if str(file) == "-":
+        counts = transfer.export_json(sys.stdout)
+    else:
+        # Written aside and renamed, so a failed export never leaves a half file behind.
+        partial = file.with_name(file.name + ".partial")
+        try:
+            with open(partial, "w", encoding="utf-8") as out:
+                counts = transfer.export_json(out)
+            os.replace(partial, file)
+        finally:
+            partial.unlink(missing_ok=True)
+    click.echo(transfer.describe(counts), err=str(file) == "-")
+
+
+@forum_cli.command("import-json")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_json(file: Path) -> None:
+    """Load a `forum export` file into an empty database."""
+    with open(file, encoding="utf-8") as stream:
+        try:
+            counts = transfer.import_json(stream)
+        except transfer.TransferError as error:
+            db.session.rollback()
+            raise click.ClickException(f"{file}: {error}. Nothing was imported.") from error
+    db.session.commit()
+    click.echo(transfer.describe(counts))
