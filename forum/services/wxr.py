@@ -286,7 +286,7 @@ class _Importer:
             if parts.netloc:
                 site = (parts.netloc.lower() + parts.path).rstrip("/")
                 if len(site) > 120:
-                    site = "sha1-" + hashlib.sha1(site.encode()).hexdigest()  # noqa: S324
+                    site = "sha1-" + hashlib.sha1(site.encode(), usedforsecurity=False).hexdigest()
                 self.site = f"wxr:{site}"
                 return self.site
         raise WXRError(line, "no <wp:base_site_url> or channel <link>: which blog is this?")
