@@ -163,3 +163,32 @@ def test_author_or_moderator_closes_comments(app, client):
     assert "Comments are closed." in client.get(
         f"/posts/{ids[2]}/x", follow_redirects=True
     ).get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("title", "slug"),
+    [
+        ("Hello, World!", "hello-world"),
+        ("Évènement spécial", "evenement-special"),
+        ("日本語のタグ", "日本語のタグ"),
+        ("Привет мир", "привет-мир"),
+        ("!!!", "post"),
+        ("a" * 200, "a" * 80),
+    ],
+)
+def test_slugify(title, slug):
+    from forum.services.posts import slugify
+
+    assert slugify(title) == slug
+
+
+def test_non_latin_tags_get_distinct_slugs_and_pages(app, client):
+    with app.app_context():
+        from forum.services.posts import get_or_create_tags
+
+        post = make_post(title="Tagged")
+        post.tags = get_or_create_tags(["日本語", "中文"])
+        db.session.commit()
+        slugs = sorted(t.slug for t in post.tags)
+    assert slugs == ["中文", "日本語"]
+    assert "Tagged" in client.get("/tags/日本語").get_data(as_text=True)

@@ -18,9 +18,15 @@ class NotAllowedToPost(Exception):
 
 
 def slugify(text: str, max_length: int = 80) -> str:
-    """ASCII slug for URLs: 'Héllo, World!' -> 'hello-world'."""
+    """A slug for URLs: 'Héllo, World!' -> 'hello-world'; '日本語のタグ' stays itself.
+
+    Latin text is transliterated to ASCII; text with no Latin letters keeps its own
+    letters, so that two tags in another script never share a slug.
+    """
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    if not slug:
+        slug = re.sub(r"[\W_]+", "-", unicodedata.normalize("NFKC", text).casefold()).strip("-")
     return slug[:max_length].rstrip("-") or "post"
 
 
