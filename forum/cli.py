@@ -17,6 +17,8 @@ forum_cli = AppGroup("forum", help="Forum administration.")
 
 
 def init_app(app: Flask) -> None:
+    from forum import transfer_cli  # noqa: F401 - defines its commands on forum_cli
+
     app.cli.add_command(forum_cli)
 
 
@@ -59,3 +61,29 @@ def demo() -> None:
     summary = demo_data.load()
     db.session.commit()
     click.echo(summary)
+
+
+@forum_cli.command("send-mail")
+@click.option("--limit", default=100, show_default=True, help="Most mails to send per round.")
+@click.option(
+    "--watch",
+    type=int,
+    default=0,
+    metavar="SECONDS",
+    help="Keep running, sending every SECONDS (0: send once and exit).",
+)
+def send_mail(limit: int, watch: int) -> None:
+    """Send queued mail (digests for moderators, decisions, replies) and retry failures."""
+    import time
+
+    from forum.extensions import take_write_lock_up_front
+    from forum.services import notifications
+
+    take_write_lock_up_front()  # workers write while this runs (a cron job)
+    while True:
+        report = notifications.send_due(limit=limit)
+        click.echo(f"sent {report.sent}, failed {report.failed}, dropped {report.dropped}")
+        if not watch:
+            return
+        db.session.remove()
+        time.sleep(watch)

@@ -38,7 +38,17 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_HEADERS_ENABLED": True,
     "RATELIMIT_COMMENT": "5 per minute;30 per hour",
     "RATELIMIT_LOGIN": "10 per minute;50 per hour",
-    "RATELIMIT_REGISTER": "5 per hour",
+    "RATELIMIT_REGISTER": "5 per hour",  # sign-ups, per IP and per username asked for
+    # Sign-in limits count failures only: RATELIMIT_LOGIN per IP, this one per account
+    # (whatever the IP), so guessing one member's password slows down from anywhere.
+    "RATELIMIT_LOGIN_ACCOUNT": "5 per minute;20 per hour",
+    "RATELIMIT_RESET": "5 per hour",  # password-reset mails, per IP and per address
+    # Accounts
+    "PASSWORD_RESET_MAX_AGE_SECONDS": 3600,  # an emailed reset link expires after this
+    "REMEMBER_COOKIE_DURATION": 30 * 24 * 3600,  # "remember me" lasts this many seconds
+    "USERS_PER_PAGE": 50,  # the admins' user list
+    "PROFILE_COMMENTS_PER_PAGE": 20,
+    "LOG_LEVEL": "INFO",  # sign-ins, role changes and bans are logged at INFO
     # Moderation: seeds for the settings an admin changes on /moderation/settings.
     "MODERATION_MODE": "first-time",  # all | first-time | off
     "MODERATION_MAX_LINKS": 2,  # hold at this many links or more (0: never)

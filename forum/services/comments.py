@@ -302,7 +302,9 @@ def delete_own_comment(comment: Comment, user: User, settings: Settings) -> None
     """A member deletes their own comment within the edit window, unless others replied."""
     if not can_edit(comment, user, settings):
         raise EditWindowClosed("This comment can no longer be deleted.")
-    has_replies = db.session.scalar(select(Comment.id).where(Comment.parent_id == comment.id).limit(1))
+    has_replies = db.session.scalar(
+        select(Comment.id).where(Comment.parent_id == comment.id).limit(1)
+    )
     if has_replies is not None:
         raise NotAllowed("This comment has replies; edit it instead of deleting it.")
     db.session.delete(comment)

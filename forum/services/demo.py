@@ -28,18 +28,26 @@ POSTS = [
         "Comments from new people wait for a moderator; regulars are published at once. "
         "Try replying to a comment below.",
         "thread": [
-            ("alice", None, "Thanks for setting this up! Is <b>HTML</b> allowed in comments?",
-             "approved"),
+            (
+                "alice",
+                None,
+                "Thanks for setting this up! Is <b>HTML</b> allowed in comments?",
+                "approved",
+            ),
             ("admin", 0, "A little: bold, italics, links, quotes, lists and code.", "approved"),
             ("guest:Carol", 1, "Can I post links? https://example.org/docs", "approved"),
-            ("alice", 2, "Yes, they get rel=\"nofollow ugc\" like everywhere else.", "approved"),
+            ("alice", 2, 'Yes, they get rel="nofollow ugc" like everywhere else.', "approved"),
             ("guest:Dan", 3, "Good to know. And four levels deep works too.", "approved"),
             ("bob", None, "First!\n\nAlso: how do I change my password?", "approved"),
             ("moderator", 5, "From your profile page, once you are signed in.", "approved"),
             ("guest:Erin", None, "Just stopping by to say hello.", "pending"),
-            ("guest:Buy Cheap Watches", None,
-             "Best prices <a href=\"http://spam.example/watches\">here</a> and "
-             "<a href=\"http://spam.example/more\">here</a>!", "spam"),
+            (
+                "guest:Buy Cheap Watches",
+                None,
+                'Best prices <a href="http://spam.example/watches">here</a> and '
+                '<a href="http://spam.example/more">here</a>!',
+                "spam",
+            ),
         ],
     },
     {
@@ -49,16 +57,28 @@ POSTS = [
         "body": "SQLite is the default here, PostgreSQL for production. "
         "What do you run, and why?\n\nTell us about backups too.",
         "thread": [
-            ("bob", None, "SQLite in WAL mode has been plenty for our club of 200 people.",
-             "approved"),
+            (
+                "bob",
+                None,
+                "SQLite in WAL mode has been plenty for our club of 200 people.",
+                "approved",
+            ),
             ("alice", 0, "Same here. Backups are one `.backup` command.", "approved"),
             ("guest:Frank", 1, "Does it cope with several gunicorn workers writing?", "approved"),
             ("bob", 2, "With a busy timeout and short transactions, yes.", "approved"),
-            ("guest:Grace", None, "PostgreSQL from day one: we needed full-text search.",
-             "approved"),
+            (
+                "guest:Grace",
+                None,
+                "PostgreSQL from day one: we needed full-text search.",
+                "approved",
+            ),
             ("guest:Heidi", 4, "Which extension do you use for that?", "pending"),
-            ("guest:Ivan", None, "Check out my site https://a.example https://b.example",
-             "pending"),
+            (
+                "guest:Ivan",
+                None,
+                "Check out my site https://a.example https://b.example",
+                "pending",
+            ),
         ],
     },
     {
@@ -68,8 +88,7 @@ POSTS = [
         "body": "Be kind, assume good faith, and explain every decision.",
         "thread": [
             ("alice", None, "Will I be told why a comment was held?", "approved"),
-            ("moderator", 0, "Yes: every held comment shows the rules that held it.",
-             "approved"),
+            ("moderator", 0, "Yes: every held comment shows the rules that held it.", "approved"),
             ("guest:Judy", None, "<script>alert('hi')</script>Is this filtered?", "pending"),
         ],
     },
@@ -94,8 +113,15 @@ def load() -> str:
         for c_index, (who, parent_index, body, status) in enumerate(spec["thread"]):
             parent = made[parent_index] if parent_index is not None else None
             made.append(
-                _comment(post.id, users, who, parent, body, Status(status),
-                         post.created_at + timedelta(hours=c_index + 1))
+                _comment(
+                    post.id,
+                    users,
+                    who,
+                    parent,
+                    body,
+                    Status(status),
+                    post.created_at + timedelta(hours=c_index + 1),
+                )
             )
             counts[Status(status)] += 1
     return (
@@ -128,7 +154,9 @@ def _comment(post_id, users, who, parent, body, status, when) -> Comment:
     if status is not Status.APPROVED:
         reasons = [HoldReason(rule="new comment", detail="first comment from this author")]
         if result.removed:
-            reasons.append(HoldReason(rule="sanitized", detail="removed " + ", ".join(result.removed)))
+            reasons.append(
+                HoldReason(rule="sanitized", detail="removed " + ", ".join(result.removed))
+            )
         links = sanitize.count_links(result.html)
         if links >= 2:
             reasons.append(HoldReason(rule="links", detail=f"{links} links"))

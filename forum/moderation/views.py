@@ -1,0 +1,583 @@
+"""The moderators' dashboard: the queue, its actions, groups, the log, rules and settings.
+
+Every action is a POST with CSRF that answers JSON to fetch requests (Accept:
+application/json) and otherwise redirects back with an undo notice, so the page works
+the same with and without JavaScript.
+"""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from forum.extensions import db, login_manager
+from forum.forms import ActionForm
+from forum.models import Ban, BanKind, Comment, ModerationAction, Post, Role, Status, User
+from forum.moderation.forms import (
+    BanForm,
+    BulkForm,
+    DecisionForm,
+    EditForm,
+    GroupActionForm,
+    ReplyForm,
+    SettingsForm,
+    UndoForm,
+)
+from forum.services import comments as comment_service
+from forum.services import moderation, notifications, sanitize
+from forum.services import queue as queue_service
+from forum.services import settings as settings_service
+from forum.services.accounts import safe_next
+
+bp = Blueprint("moderation", __name__, url_prefix="/moderation")
+
+NOTICE_KEY = "moderation_notice"
+MAX_ID = 2**31 - 1
+LOG_PER_PAGE = 50
+LOG_ACTIONS = (
+    *moderation.ACTIONS,
+    "edit",
+    "reply",
+    "ban",
+    "unban",
+    "undo",
+    "requeue",
+    "dismiss-flags",
+    "role",
+)
+
+
+@bp.before_request
+def require_moderator():
+    """Every route here: moderators and admins only."""
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    if not current_user.is_moderator:
+        abort(403)
+    return None
+
+
+@bp.url_value_preprocessor
+def refuse_impossible_ids(_endpoint: str | None, values: dict | None) -> None:
+    """Ids beyond the integer columns' range cannot exist (and SQLite cannot bind them)."""
+    for key, value in (values or {}).items():
+        if key.endswith("_id") and isinstance(value, int) and value > MAX_ID:
+            abort(404)
+
+
+def text_arg(name: str, limit: int) -> str:
+    """A query-string value cut to size (security.py already refused NUL bytes)."""
+    return request.args.get(name, "")[:limit]
+
+
+@bp.context_processor
+def notice_context() -> dict:
+    """The dashboard layout takes the last action's notice (once) when it renders."""
+    return {"take_notice": lambda: session.pop(NOTICE_KEY, None)}
+
+
+def require_admin() -> None:
+    if not current_user.is_admin:
+        abort(403, description="Only admins may change the settings.")
+
+
+def moderator() -> User:
+    return current_user._get_current_object()  # type: ignore[attr-defined]
+
+
+def wants_json() -> bool:
+    return request.accept_mimetypes.best == "application/json"
+
+
+def back(target: str | None = None) -> str:
+    """Where to go after an action: a dashboard page we were sent from, else the queue."""
+    default = url_for("moderation.queue")
+    path = safe_next(target, default)
+    return path if path.startswith("/moderation/") else default
+
+
+def refuse(message: str, code: int = 400):
+    if wants_json():
+        return jsonify(ok=False, message=message), code
+    abort(code, description=message)
+
+
+def first_error(form) -> str:
+    for name, errors in form.errors.items():
+        if errors:
+            label = getattr(form[name], "label", None) if name in form else None
+            return f"{label.text if label else name}: {errors[0]}"
+    return "The form was incomplete."
+
+
+def done(outcome: moderation.Outcome, next_url: str | None = None):
+    """The answer to an action: JSON for fetch, else a notice with undo and a redirect."""
+    notifications.flush_after_response()
+    undoable = bool(outcome.changed) and outcome.action not in ("undo", "unban")
+    if wants_json():
+        return jsonify(
+            ok=True,
+            action=outcome.action,
+            message=outcome.message,
+            batch=outcome.batch if undoable else None,
+            changed=outcome.changed,
+            unchanged=outcome.unchanged,
+            refused=outcome.refused,
+            pending_parents=outcome.pending_parents,
+            counts=queue_service.tab_counts(),
+        )
+    session[NOTICE_KEY] = {
+        "message": outcome.message,
+        "batch": outcome.batch if undoable else None,
+        "pending_parents": outcome.pending_parents[:50],
+    }
+    return redirect(back(next_url))
+
+
+# The queue ----------------------------------------------------------------------
+
+
+def int_arg(name: str, low: int = 1, high: int = MAX_ID) -> int | None:
+    raw = request.args.get(name, "")
+    if raw == "":
+        return None
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+        abort(404)
+    return int(raw)
+
+
+def queue_filter() -> queue_service.QueueFilter:
+    """The tab and filters from the query string; anything we did not offer is a 404."""
+    try:
+        return queue_service.QueueFilter(
+            tab=request.args.get("tab", "pending"),
+            post_id=int_arg("post", high=MAX_ID),
+            author=text_arg("author", 254),
+            q=text_arg("q", queue_service.MAX_SEARCH),
+            order=request.args.get("order", "newest"),
+            group=request.args.get("group", ""),
+            value=text_arg("value", 500) if request.args.get("group") else "",
+        )
+    except ValueError:
+        abort(404)
+
+
+def cursor_arg(name: str) -> queue_service.Cursor | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        return queue_service.Cursor.decode(raw[:100])
+    except queue_service.BadCursor:
+        abort(400, description="That page link is broken; start again from the first page.")
+
+
+def filter_args(f: queue_service.QueueFilter) -> dict:
+    """The query string of a filter, without defaults (for links that keep it)."""
+    args = {
+        "tab": f.tab if f.tab != "pending" else None,
+        "post": f.post_id,
+        "author": f.author or None,
+        "q": f.q or None,
+        "order": f.order if f.order != "newest" else None,
+        "group": f.group or None,
+        "value": f.value if f.group else None,
+    }
+    return {k: v for k, v in args.items() if v is not None}
+
+
+@bp.get("/")
+def queue():
+    """The queue: one tab, filtered, one keyset page at a time."""
+    f = queue_filter()
+    cfg = current_app.config
+    per_page = int_arg("per_page", 1, cfg["MODERATION_MAX_PER_PAGE"]) or cfg["MODERATION_PER_PAGE"]
+    page = queue_service.queue_page(f, per_page, cursor_arg("after"), cursor_arg("before"))
+    counts = queue_service.tab_counts()
+    args = filter_args(f)
+    if per_page != cfg["MODERATION_PER_PAGE"]:
+        args["per_page"] = per_page
+    next_url = url_for(".queue", after=page.next_cursor, **args) if page.next_cursor else None
+    prev_url = url_for(".queue", before=page.prev_cursor, **args) if page.prev_cursor else None
+    context = {
+        "page": page,
+        "f": f,
+        "counts": counts,
+        "args": args,
+        "next_url": next_url,
+        "prev_url": prev_url,
+        "here": request.full_path.rstrip("?"),
+        "decision_form": DecisionForm(formdata=None),
+        "excerpt": sanitize.excerpt,
+        "author_key": queue_service.author_key,
+    }
+    if wants_json():
+        return jsonify(
+            html=render_template("moderation/_items.html", **context),
+            next_url=next_url,
+            counts=counts,
+        )
+    return render_template(
+        "moderation/queue.html",
+        bulk_form=BulkForm(formdata=None),
+        posts=posts_in_tab(f.tab),
+        **context,
+    )
+
+
+def posts_in_tab(tab: str) -> list:
+    """Posts with comments in this tab, busiest first, for the post filter (one query)."""
+    status = queue_service.status_of(tab)
+    if status is None:
+        return []
+    return db.session.execute(
+        select(Post.id, Post.title, func.count(Comment.id))
+        .join(Comment, Comment.post_id == Post.id)
+        .where(Comment.status == status)
+        .group_by(Post.id, Post.title)
+        .order_by(func.count(Comment.id).desc(), Post.id)
+        .limit(100)
+    ).all()
+
+
+@bp.get("/comments/<int:comment_id>")
+def item(comment_id: int):
+    """One comment with everything: edit then approve, approve and reply, ban."""
+    return render_item(db.get_or_404(Comment, comment_id))
+
+
+def render_item(comment: Comment, status: int = 200, **forms):
+    histories = queue_service.author_histories([comment])
+    flags = queue_service.open_flags([comment])
+    edit_form = forms.get("edit_form") or EditForm(formdata=None)
+    if not forms.get("edit_form"):
+        edit_form.body.data = comment.body_source
+    body = render_template(
+        "moderation/item.html",
+        c=comment,
+        history=histories.get(queue_service.author_key(comment)),
+        flags=flags.get(comment.id, []),
+        decision_form=DecisionForm(formdata=None),
+        edit_form=edit_form,
+        reply_form=forms.get("reply_form") or ReplyForm(formdata=None),
+        ban_form=forms.get("ban_form") or BanForm(formdata=None),
+        excerpt=sanitize.excerpt,
+        here=request.path,
+        counts=queue_service.tab_counts(),
+        log=db.session.scalars(
+            select(ModerationAction)
+            .where(ModerationAction.comment_id == comment.id)
+            .options(selectinload(ModerationAction.moderator))
+            .order_by(ModerationAction.id.desc())
+            .limit(50)
+        ).all(),
+    )
+    return body, status
+
+
+@bp.get("/l/<token>")
+def open_link(token: str):
+    """Where a signed link in a moderator's mail lands: the comment in the dashboard."""
+    max_age = current_app.config["MODERATION_LINK_MAX_AGE_DAYS"] * 86400
+    comment_id = notifications.comment_from_link(token[:500], max_age)
+    if comment_id is None:
+        flash("That link has expired or is broken; here is the queue.", "warning")
+        return redirect(url_for(".queue"))
+    if db.session.get(Comment, comment_id) is None:
+        flash("That comment no longer exists.", "warning")
+        return redirect(url_for(".queue"))
+    return redirect(url_for(".item", comment_id=comment_id))
+
+
+# Actions ------------------------------------------------------------------------
+
+
+@bp.post("/comments/<int:comment_id>/<any(approve, reject, spam, restore, delete):action>")
+def act(comment_id: int, action: str):
+    """Approve, reject, spam, restore or delete one comment."""
+    form = DecisionForm()
+    if not form.validate_on_submit():
+        return refuse(first_error(form))
+    comments = moderation.load_comments([comment_id])
+    if not comments:
+        return refuse("That comment no longer exists.", 404)
+    outcome = moderation.decide(action, comments, moderator(), form.reason_text)
+    if outcome.refused:
+        db.session.rollback()
+        return refuse(f"Cannot {action} this comment: {moderation.refusal(action)}")
+    db.session.commit()
+    return done(outcome, form.next.data)
+
+
+@bp.post("/bulk")
+def bulk():
+    """One action on a selection (or the whole page)."""
+    form = BulkForm()
+    if not form.validate_on_submit():
+        return refuse(first_error(form))
+    ids = form.selected_ids()
+    if not ids:
+        if wants_json():
+            return refuse("Select at least one comment.")
+        flash("Select at least one comment first.", "warning")
+        return redirect(back(form.next.data))
+    comments = moderation.load_comments(ids)
+    if not comments:
+        return refuse("None of those comments exist any more.", 404)
+    outcome = moderation.decide(form.action.data, comments, moderator(), form.reason_text)
+    db.session.commit()
+    return done(outcome, form.next.data)
+
+
+@bp.post("/comments/<int:comment_id>/edit")
+def edit(comment_id: int):
+    """Edit a comment's text, then approve it."""
+    comment = db.get_or_404(Comment, comment_id)
+    form = EditForm()
+    if not form.validate_on_submit():
+        if wants_json():
+            return refuse(first_error(form), 422)
+        return render_item(comment, 422, edit_form=form)
+    try:
+        outcome = moderation.edit_and_approve(
+            comment, form.body.data, moderator(), settings_service.load(), form.reason_text
+        )
+    except moderation.ModerationError as error:
+        form.body.errors = [str(error)]
+        return render_item(comment, 422, edit_form=form)
+    if outcome.refused:
+        return refuse("This comment cannot be approved.")
+    db.session.commit()
+    return done(outcome, form.next.data)
+
+
+@bp.post("/comments/<int:comment_id>/reply")
+def reply(comment_id: int):
+    """Approve a comment and publish the moderator's reply under it."""
+    comment = db.get_or_404(Comment, comment_id)
+    form = ReplyForm()
+    if not form.validate_on_submit():
+        if wants_json():
+            return refuse(first_error(form), 422)
+        return render_item(comment, 422, reply_form=form)
+    try:
+        outcome = moderation.approve_and_reply(
+            comment, form.body.data, moderator(), settings_service.load()
+        )
+    except (moderation.ModerationError, comment_service.CommentError) as error:
+        db.session.rollback()
+        form.body.errors = [str(error)]
+        comment = db.get_or_404(Comment, comment_id)
+        return render_item(comment, 422, reply_form=form)
+    db.session.commit()
+    return done(outcome, form.next.data)
+
+
+@bp.post("/comments/<int:comment_id>/ban")
+def ban(comment_id: int):
+    """Ban the author by account, email and/or IP, and spam their comments."""
+    comment = db.get_or_404(Comment, comment_id)
+    form = BanForm()
+    if not form.validate_on_submit():
+        return refuse(first_error(form))
+    kinds = [
+        kind
+        for kind, chosen in (
+            (BanKind.ACCOUNT, form.account.data),
+            (BanKind.EMAIL, form.email.data),
+            (BanKind.IP, form.ip.data),
+        )
+        if chosen
+    ]
+    try:
+        outcome = moderation.ban_author(
+            comment,
+            kinds,
+            moderator(),
+            (form.reason.data or "").strip(),
+            form.remove_everything.data,
+        )
+    except moderation.ModerationError as error:
+        db.session.rollback()
+        if wants_json():
+            return refuse(str(error), 422)
+        form.account.errors = [str(error)]
+        return render_item(db.get_or_404(Comment, comment_id), 422, ban_form=form)
+    db.session.commit()
+    # The bans are visible to everyone now; sweep again for what arrived meanwhile.
+    values = [(BanKind(k), v) for k, v in outcome.extra["ban_values"]]
+    late = moderation.sweep_banned(values, moderator(), form.remove_everything.data, outcome.batch)
+    db.session.commit()
+    return done(outcome.merge(late), form.next.data)
+
+
+@bp.post("/undo")
+def undo():
+    """Undo one action (a whole batch: a bulk action, a ban and its sweep)."""
+    form = UndoForm()
+    if not form.validate_on_submit():
+        return refuse(first_error(form))
+    try:
+        outcome = moderation.undo(form.batch.data, moderator())
+    except moderation.ModerationError as error:
+        return refuse(str(error), 404)
+    db.session.commit()
+    return done(outcome, form.next.data)
+
+
+# Groups -------------------------------------------------------------------------
+
+
+@bp.get("/groups")
+def groups():
+    """Comments grouped by IP, email, link domain or identical text, largest first."""
+    kind = request.args.get("kind", "ip")
+    status = request.args.get("status", "pending")
+    if kind not in moderation.GROUP_KINDS or status not in (
+        "pending",
+        "approved",
+        "spam",
+        "rejected",
+    ):
+        abort(404)
+    return render_template(
+        "moderation/groups.html",
+        kind=kind,
+        status=status,
+        groups=moderation.groups(kind, Status(status)),
+        counts=queue_service.tab_counts(),
+        form=GroupActionForm(formdata=None),
+        excerpt=sanitize.excerpt,
+    )
+
+
+@bp.post("/groups/action")
+def group_action():
+    """One action on every comment of a group."""
+    form = GroupActionForm()
+    if not form.validate_on_submit():
+        return refuse(first_error(form))
+    ids = list(
+        db.session.scalars(
+            moderation.group_members(form.kind.data, form.value.data, Status(form.status.data))
+        )
+    )
+    if not ids:
+        flash("That group is empty now.", "info")
+        return redirect(url_for(".groups", kind=form.kind.data, status=form.status.data))
+    outcome = moderation.decide(
+        form.action.data, moderation.load_comments(ids), moderator(), form.reason_text
+    )
+    db.session.commit()
+    return done(outcome, form.next.data or url_for(".groups", kind=form.kind.data))
+
+
+# The log, rules, settings and bans ----------------------------------------------
+
+
+@bp.get("/log")
+def log():
+    """The audit log, newest first, by moderator, action and comment."""
+    who = text_arg("moderator", 30)
+    action = request.args.get("action", "")
+    comment_id = int_arg("comment", high=MAX_ID)
+    before = int_arg("before", high=MAX_ID)
+    if action and action not in LOG_ACTIONS:
+        abort(404)
+    stmt = select(ModerationAction).options(selectinload(ModerationAction.moderator))
+    if who:
+        stmt = stmt.join(User, User.id == ModerationAction.moderator_id).where(
+            User.username_key == who.casefold()
+        )
+    if action:
+        stmt = stmt.where(ModerationAction.action == action)
+    if comment_id is not None:
+        stmt = stmt.where(ModerationAction.comment_id == comment_id)
+    if before is not None:
+        stmt = stmt.where(ModerationAction.id < before)
+    entries = db.session.scalars(
+        stmt.order_by(ModerationAction.id.desc()).limit(LOG_PER_PAGE + 1)
+    ).all()
+    more = len(entries) > LOG_PER_PAGE
+    entries = entries[:LOG_PER_PAGE]
+    moderators = db.session.scalars(
+        select(User).where(User.role.in_([Role.MODERATOR, Role.ADMIN])).order_by(User.username)
+    ).all()
+    filters = {"moderator": who or None, "action": action or None, "comment": comment_id}
+    filters = {k: v for k, v in filters.items() if v is not None}
+    return render_template(
+        "moderation/log.html",
+        entries=entries,
+        moderators=moderators,
+        actions=LOG_ACTIONS,
+        filters=filters,
+        next_url=url_for(".log", before=entries[-1].id, **filters) if more else None,
+        counts=queue_service.tab_counts(),
+    )
+
+
+@bp.get("/rules")
+def rules():
+    """For every rule: what it held, and what moderators then decided."""
+    return render_template(
+        "moderation/rules.html",
+        stats=moderation.rule_statistics(),
+        counts=queue_service.tab_counts(),
+    )
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings():
+    """Admins change the moderation rules and the discussion settings."""
+    require_admin()
+    current = settings_service.load()
+    form = SettingsForm()
+    if request.method == "GET":
+        for name in form.values():
+            value = getattr(current, name)
+            form[name].data = "\n".join(value) if isinstance(value, tuple) else value
+    elif form.validate_on_submit():
+        settings_service.save(form.values())
+        db.session.commit()
+        flash("Settings saved.", "success")
+        return redirect(url_for(".settings"))
+    status = 422 if form.errors else 200
+    return render_template(
+        "moderation/settings.html", form=form, counts=queue_service.tab_counts()
+    ), status
+
+
+@bp.get("/bans")
+def bans():
+    """Every ban, newest first, with a button to lift it."""
+    return render_template(
+        "moderation/bans.html",
+        bans=db.session.scalars(select(Ban).order_by(Ban.id.desc()).limit(500)).all(),
+        form=ActionForm(formdata=None),
+        counts=queue_service.tab_counts(),
+    )
+
+
+@bp.post("/bans/<int:ban_id>/lift")
+def lift_ban(ban_id: int):
+    """Lift one ban."""
+    ban_row = db.get_or_404(Ban, ban_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    moderation.lift_ban(ban_row, moderator())
+    db.session.commit()
+    flash(f"Lifted the ban on {ban_row.kind.value} {ban_row.value}.", "success")
+    return redirect(url_for(".bans"))

@@ -1,0 +1,160 @@
+"""The moderation rules: plain functions deciding a new comment's status and why.
+
+Every rule that fires adds its reason; the strongest outcome wins
+(rejected > spam > pending > approved). Nothing here reads the request.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, or_, select
+
+from forum.extensions import db
+from forum.models import Ban, BanKind, Comment, Role, Status
+from forum.services.settings import Settings
+
+SEVERITY = {Status.APPROVED: 0, Status.PENDING: 1, Status.SPAM: 2, Status.REJECTED: 3}
+
+# Every reason a comment can be held for, as shown on the rule statistics page.
+RULE_LABELS = {
+    "banned": "Banned account, email or IP address",
+    "honeypot": "Hidden honeypot field filled in",
+    "too-fast": "Form sent back faster than a person types",
+    "block-word": "Block word (spam)",
+    "hold-word": "Hold word",
+    "links": "Too many links",
+    "sanitized": "The sanitizer removed markup",
+    "new comment": "Moderation mode (every comment, or a first comment)",
+    "flag": "Flagged by readers",
+    "edited": "Edited after approval",
+}
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What the rules look at; built from a form, an edit or an import."""
+
+    body: str
+    link_count: int = 0
+    removed: tuple[str, ...] = ()
+    author_name: str = ""
+    author_email: str = ""
+    author_url: str = ""
+    ip: str = ""
+    user_agent: str = ""
+    user_id: int | None = None
+    role: Role | None = None
+    honeypot: str = ""
+    seconds_to_submit: float | None = None
+
+
+@dataclass(frozen=True)
+class Reason:
+    rule: str
+    detail: str = ""
+
+
+@dataclass
+class Decision:
+    status: Status = Status.APPROVED
+    reasons: list[Reason] = field(default_factory=list)
+
+    def add(self, status: Status, rule: str, detail: str = "") -> None:
+        self.reasons.append(Reason(rule, detail))
+        if SEVERITY[status] > SEVERITY[self.status]:
+            self.status = status
+
+
+def evaluate(sub: Submission, settings: Settings) -> Decision:
+    """Run every rule over a submission and combine what fires."""
+    decision = Decision()
+    if sub.role in (Role.MODERATOR, Role.ADMIN):
+        return decision
+    for ban in banned_matches(sub):
+        decision.add(Status.REJECTED, "banned", ban)
+    if sub.honeypot.strip():
+        decision.add(Status.SPAM, "honeypot", "hidden field was filled in")
+    if sub.seconds_to_submit is not None and sub.seconds_to_submit < settings.min_submit_seconds:
+        decision.add(
+            Status.SPAM, "too-fast", f"form sent {sub.seconds_to_submit:.1f} s after it was shown"
+        )
+    for word in matched_words(settings.block_words, sub):
+        decision.add(Status.SPAM, "block-word", word)
+    for word in matched_words(settings.hold_words, sub):
+        decision.add(Status.PENDING, "hold-word", word)
+    if settings.max_links and sub.link_count >= settings.max_links:
+        decision.add(Status.PENDING, "links", f"{sub.link_count} links")
+    if settings.hold_on_sanitized and sub.removed:
+        decision.add(Status.PENDING, "sanitized", "removed " + ", ".join(sub.removed))
+    mode_reason = moderation_mode_reason(sub, settings.moderation_mode)
+    if mode_reason:
+        decision.add(Status.PENDING, *mode_reason)
+    return decision
+
+
+def moderation_mode_reason(sub: Submission, mode: str) -> tuple[str, str] | None:
+    if mode == "off":
+        return None
+    if mode == "all":
+        return ("new comment", "every comment is held for review")
+    if has_approved_comment(sub):
+        return None
+    return ("new comment", "first comment from this author")
+
+
+def has_approved_comment(sub: Submission) -> bool:
+    """Matched by account, or for guests by the same email and name."""
+    stmt = select(Comment.id).where(Comment.status == Status.APPROVED)
+    if sub.user_id is not None:
+        stmt = stmt.where(Comment.user_id == sub.user_id)
+    elif sub.author_email:
+        stmt = stmt.where(
+            Comment.user_id.is_(None),
+            Comment.author_email == sub.author_email.casefold(),
+            Comment.author_name == sub.author_name,
+        )
+    else:
+        return False
+    return db.session.scalar(stmt.limit(1)) is not None
+
+
+def banned_matches(sub: Submission) -> list[str]:
+    """The bans that match this author's account, email or IP address (one query)."""
+    wanted = []
+    if sub.user_id is not None:
+        wanted.append((BanKind.ACCOUNT, str(sub.user_id)))
+    if sub.author_email.strip():
+        wanted.append((BanKind.EMAIL, sub.author_email.strip().casefold()))
+    if sub.ip.strip():
+        wanted.append((BanKind.IP, sub.ip.strip()))
+    if not wanted:
+        return []
+    rows = db.session.execute(
+        select(Ban.kind, Ban.value).where(
+            or_(*(and_(Ban.kind == kind, Ban.value == value) for kind, value in wanted))
+        )
+    ).all()
+    found = {(row.kind, row.value) for row in rows}
+    return [f"{kind.value} {value}" for kind, value in wanted if (kind, value) in found]
+
+
+def matched_words(words: tuple[str, ...], sub: Submission) -> list[str]:
+    """Words and phrases found as whole words (case-insensitive) in any one field."""
+    if not words:
+        return []
+    fields = (sub.body, sub.author_name, sub.author_email, sub.author_url, sub.ip, sub.user_agent)
+    fields = tuple(f for f in fields if f)
+    hits = []
+    for word in words:
+        parts = word.split()
+        if not parts:
+            continue
+        # A phrase matches across any run of whitespace, but never across two fields.
+        pattern = re.compile(
+            r"(?<!\w)" + r"\s+".join(map(re.escape, parts)) + r"(?!\w)", re.IGNORECASE
+        )
+        if any(pattern.search(f) for f in fields):
+            hits.append(word)
+    return hits

@@ -1,0 +1,384 @@
+"""Mail through an outbox: digests for moderators, decisions and replies for commenters.
+
+Mail is queued as OutboxMail rows in the caller's transaction and sent later (right
+after the response, or by `flask forum send-mail`), so a mail server that is down
+never breaks a request; failures are retried with doubling delays. Mails about a
+comment wait a grace period (an undo cancels them) and are checked again just before
+sending: nothing about a comment goes to anyone but moderators unless it is approved.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import after_this_request, current_app, g, has_request_context, url_for
+from flask_mail import Message
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import aliased, selectinload
+
+from forum.extensions import db, mail, take_write_lock_up_front
+from forum.models import Comment, OutboxMail, Role, Setting, Status, User, utcnow
+from forum.services import sanitize
+from forum.services import settings as settings_service
+
+log = logging.getLogger(__name__)
+
+DIGEST_STATE_KEY = "mail.digest_sent_at"
+DIGEST_ITEMS = 20
+LEASE = timedelta(minutes=10)
+# Mails that speak about one comment, checked against its status just before sending.
+ABOUT_COMMENT = ("approved", "rejected", "reply")
+
+
+# Signed links -------------------------------------------------------------------
+
+
+def _link_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="moderation-link")
+
+
+def external_url(endpoint: str, **values) -> str:
+    """An absolute URL, inside a request or not (the send-mail command uses BASE_URL)."""
+    if has_request_context():
+        return url_for(endpoint, _external=True, **values)
+    with current_app.test_request_context(base_url=current_app.config["BASE_URL"]):
+        return url_for(endpoint, _external=True, **values)
+
+
+def moderation_link(comment_id: int) -> str:
+    """A signed one-click link that opens this comment in the dashboard."""
+    token = _link_serializer().dumps(comment_id)
+    return external_url("moderation.open_link", token=token)
+
+
+def comment_from_link(token: str, max_age_seconds: int) -> int | None:
+    """The comment id a moderation link points to; None when forged or expired."""
+    try:
+        value = _link_serializer().loads(token, max_age=max_age_seconds)
+    except BadSignature:
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# Queueing ---------------------------------------------------------------------
+
+
+def queue_mail(
+    recipient: str,
+    subject: str,
+    body: str,
+    kind: str,
+    comment_id: int | None = None,
+    send_after: datetime | None = None,
+) -> OutboxMail:
+    mail_row = OutboxMail(
+        recipient=recipient[:254],
+        subject=subject[:300],
+        body=body,
+        kind=kind,
+        comment_id=comment_id,
+        created_at=utcnow(),
+        next_attempt_at=send_after or utcnow(),
+    )
+    db.session.add(mail_row)
+    return mail_row
+
+
+def _grace(now: datetime) -> datetime:
+    return now + timedelta(seconds=current_app.config["MAIL_UNDO_GRACE_SECONDS"])
+
+
+def decision_made(comment: Comment, status: Status, reason: str, now: datetime) -> None:
+    """Tell an author who asked that their comment was approved or rejected.
+
+    The caller withdraws earlier unsent mails about the comment first (decisions_withdrawn).
+    """
+    if not comment.notify_on_decision or not comment.author_email:
+        return
+    title = comment.post.title
+    if status is Status.APPROVED:
+        subject = f"Your comment on “{title}” is published"
+        body = (
+            f"Hello {comment.author_name},\n\nyour comment on “{title}” was approved:\n"
+            f"{external_url('comments.permalink', comment_id=comment.id)}\n"
+        )
+        kind = "approved"
+    elif status is Status.REJECTED:
+        subject = f"Your comment on “{title}” was not published"
+        body = (
+            f"Hello {comment.author_name},\n\na moderator decided not to publish your comment "
+            f"on “{title}”.\n"
+        )
+        if reason:
+            body += f"\nThe reason given: {reason}\n"
+        body += f"\nWhat you wrote:\n\n{comment.body_source}\n"
+        kind = "rejected"
+    else:
+        return
+    queue_mail(comment.author_email, subject, body, kind, comment.id, _grace(now))
+
+
+def decision_withdrawn(comment_id: int) -> None:
+    """Cancel the unsent mails about a comment (its decision was changed or undone)."""
+    decisions_withdrawn([comment_id])
+
+
+def decisions_withdrawn(comment_ids: list[int]) -> None:
+    """Cancel the unsent mails about these comments, in one statement per 500."""
+    for start in range(0, len(comment_ids), 500):
+        db.session.execute(
+            delete(OutboxMail)
+            .where(
+                OutboxMail.comment_id.in_(comment_ids[start : start + 500]),
+                OutboxMail.kind.in_(ABOUT_COMMENT),
+                OutboxMail.sent_at.is_(None),
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
+def replies_visible(comment_ids: Iterable[int], now: datetime) -> None:
+    """Replies readers can now see: tell the parents' authors who asked (once per reply)."""
+    ids = sorted(set(comment_ids))
+    if not ids:
+        return
+    parent = aliased(Comment)
+    already = select(OutboxMail.comment_id).where(
+        OutboxMail.kind == "reply", OutboxMail.comment_id.in_(ids)
+    )
+    replies = db.session.execute(
+        select(Comment, parent)
+        .join(parent, parent.id == Comment.parent_id)
+        .where(
+            Comment.id.in_(ids[:1000]),
+            Comment.visible.is_(True),
+            parent.notify_on_reply.is_(True),
+            parent.author_email != "",
+            Comment.id.not_in(already),
+        )
+        .options(selectinload(Comment.post))
+    ).all()
+    for reply, above in replies:
+        same_author = (reply.user_id is not None and reply.user_id == above.user_id) or (
+            reply.author_email.casefold() == above.author_email.casefold()
+        )
+        if same_author:
+            continue
+        title = reply.post.title
+        queue_mail(
+            above.author_email,
+            f"{reply.author_name} replied to your comment on “{title}”",
+            f"Hello {above.author_name},\n\n{reply.author_name} replied to your comment "
+            f"on “{title}”:\n\n{sanitize.excerpt(reply.body_html, 500)}\n\n"
+            f"Read it here: {external_url('comments.permalink', comment_id=reply.id)}\n",
+            "reply",
+            reply.id,
+            _grace(now),
+        )
+
+
+def comment_submitted(comment: Comment, now: datetime | None = None) -> None:
+    """Call after submit_comment: a reply published at once tells the parent's author.
+
+    A held comment needs nothing here: the next digest (send_due) picks it up.
+    """
+    if comment.visible and comment.parent_id is not None:
+        replies_visible([comment.id], now or utcnow())
+
+
+def moderator_addresses() -> list[str]:
+    return list(
+        db.session.scalars(
+            select(User.email)
+            .where(User.role.in_([Role.MODERATOR, Role.ADMIN]), User.is_banned.is_(False))
+            .order_by(User.id)
+        )
+    )
+
+
+def held_digest(now: datetime | None = None) -> int:
+    """Queue one digest of newly held comments per moderator, at most every N minutes.
+
+    Returns how many held comments the digest lists (0 when none is due).
+    """
+    now = now or utcnow()
+    minutes = settings_service.load().digest_minutes
+    last = _last_digest(db.session.get(Setting, DIGEST_STATE_KEY))
+    if last is not None and now - last < timedelta(minutes=minutes):
+        return 0
+    held = Comment.status == Status.PENDING
+    if last is not None:
+        held &= Comment.created_at > last
+    held &= Comment.created_at <= now
+    total = db.session.scalar(select(func.count(Comment.id)).where(held)) or 0
+    if not total:
+        return 0
+    recipients = moderator_addresses()
+    if not recipients:
+        return 0
+    # A digest is due: lock its state, so that of several workers only one sends it.
+    state = _locked_digest_state()
+    if _last_digest(state) != last:
+        return 0  # another worker sent it meanwhile
+    newest = db.session.scalars(
+        select(Comment)
+        .where(held)
+        .options(selectinload(Comment.post), selectinload(Comment.reasons))
+        .order_by(Comment.created_at.desc(), Comment.id.desc())
+        .limit(DIGEST_ITEMS)
+    ).all()
+    lines = [f"{total} new comment{'' if total == 1 else 's'} waiting for moderation.\n"]
+    for c in newest:
+        why = ", ".join(sorted({r.rule for r in c.reasons})) or "held"
+        lines.append(
+            f"* {c.author_name} on “{c.post.title}” ({why}):\n"
+            f"  {sanitize.excerpt(c.body_html, 160)}\n"
+            f"  {moderation_link(c.id)}\n"
+        )
+    if total > len(newest):
+        lines.append(f"… and {total - len(newest)} more.")
+    lines.append(f"\nThe queue: {external_url('moderation.queue')}\n")
+    body = "\n".join(lines)
+    noun = "comment" if total == 1 else "comments"
+    subject = f"[{current_app.config['FORUM_NAME']}] {total} {noun} to moderate"
+    for address in recipients:
+        queue_mail(address, subject, body, "digest", send_after=now)
+    state.value = now.isoformat()
+    return total
+
+
+def _last_digest(state: Setting | None) -> datetime | None:
+    return datetime.fromisoformat(state.value) if state is not None and state.value else None
+
+
+def _locked_digest_state() -> Setting:
+    """The digest's state row, created if missing, locked until the transaction ends."""
+    if db.session.get(Setting, DIGEST_STATE_KEY) is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(Setting(key=DIGEST_STATE_KEY, value=None))
+        except IntegrityError:
+            pass  # another worker created it meanwhile
+    return db.session.get(Setting, DIGEST_STATE_KEY, with_for_update=True, populate_existing=True)
+
+
+# Sending ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendReport:
+    sent: int = 0
+    failed: int = 0
+    dropped: int = 0
+
+
+def still_true(row: OutboxMail) -> bool:
+    """Is what a mail about a comment says still so? (Else it is dropped unsent.)"""
+    if row.kind not in ABOUT_COMMENT or row.comment_id is None:
+        return True
+    comment = db.session.get(Comment, row.comment_id)
+    if comment is None:
+        return False
+    if row.kind == "approved":
+        return comment.status is Status.APPROVED
+    if row.kind == "rejected":
+        return comment.status is Status.REJECTED
+    return comment.visible
+
+
+def send_due(now: datetime | None = None, limit: int = 50) -> SendReport:
+    """Build a digest if one is due, then send what is due. Commits as it goes.
+
+    Rows are leased (their next attempt pushed back) and committed before sending, so
+    two workers never send the same mail.
+    """
+    now = now or utcnow()
+    held_digest(now)
+    db.session.commit()
+    max_attempts = current_app.config["MAIL_MAX_ATTEMPTS"]
+    rows = db.session.scalars(
+        select(OutboxMail)
+        .where(
+            OutboxMail.sent_at.is_(None),
+            OutboxMail.next_attempt_at <= now,
+            OutboxMail.attempts < max_attempts,
+        )
+        .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for row in rows:
+        row.next_attempt_at = now + LEASE
+    db.session.commit()
+    sent = failed = dropped = 0
+    base = current_app.config["MAIL_RETRY_BASE_SECONDS"]
+    for row in rows:
+        if not still_true(row):
+            db.session.delete(row)
+            db.session.commit()
+            dropped += 1
+            continue
+        row.attempts += 1
+        try:
+            mail.send(Message(subject=row.subject, recipients=[row.recipient], body=row.body))
+        except Exception as error:  # noqa: BLE001 - any mail failure is retried, never raised
+            row.last_error = f"{type(error).__name__}: {error}"[:500]
+            row.next_attempt_at = now + timedelta(seconds=base * 2 ** (row.attempts - 1))
+            log.warning(
+                "mail %s to %s failed (attempt %s): %s",
+                row.id,
+                row.recipient,
+                row.attempts,
+                row.last_error,
+            )
+            failed += 1
+        else:
+            row.sent_at = utcnow()
+            row.last_error = ""
+            sent += 1
+        db.session.commit()
+    return SendReport(sent, failed, dropped)
+
+
+def send_quietly(app) -> None:
+    """send_due in its own app context; logs instead of raising.
+
+    It runs after every response and mostly only reads, so on SQLite its transactions
+    begin deferred. One that read and then must write fails at once with "database is
+    locked" when another worker wrote meanwhile; it then runs once more with the write
+    lock taken up front, which waits for the other writer instead.
+    """
+    with app.app_context():
+        for attempt in (1, 2):
+            try:
+                send_due()
+                return
+            except OperationalError as error:
+                db.session.rollback()
+                if attempt == 1 and "database is locked" in str(error.orig):
+                    take_write_lock_up_front()
+                    continue
+                log.exception("sending queued mail failed")
+                return
+            except Exception:  # noqa: BLE001 - best effort after the response
+                db.session.rollback()
+                log.exception("sending queued mail failed")
+                return
+
+
+def flush_after_response() -> None:
+    """Send what is due once this request's response has gone out (best effort)."""
+    if not current_app.config["MAIL_FLUSH_AFTER_RESPONSE"] or g.get("_mail_flush_scheduled"):
+        return
+    g._mail_flush_scheduled = True
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    @after_this_request
+    def _schedule(response):
+        response.call_on_close(lambda: send_quietly(app))
+        return response

@@ -1,0 +1,261 @@
+"""The dashboard's queries: tabs, filters, search, keyset pages, counts, author history.
+
+A page is a constant number of queries whatever its size or the queue's: the items
+(one range scan of ix_comment_status_created, keyset on created_at and id), their
+posts, parents, accounts and hold reasons (one select-in each), the history of every
+author on the page (one grouped query), open flags (one), and the tab counts (two).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Select, exists, func, or_, select, tuple_, union_all
+from sqlalchemy.orm import selectinload
+
+from forum.extensions import db
+from forum.models import Comment, Flag, Status
+from forum.services.moderation import GROUP_KINDS
+
+TABS = ("pending", "approved", "spam", "rejected", "flagged")
+ORDERS = ("newest", "oldest")
+MAX_SEARCH = 200
+
+
+class BadCursor(ValueError):
+    """A page cursor that was not made by us."""
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    tab: str = "pending"
+    post_id: int | None = None
+    author: str = ""  # an email address, "user:<id>", or an author name
+    q: str = ""  # searched in body, name and email
+    order: str = "newest"
+    group: str = ""  # a key of GROUP_KINDS ...
+    value: str = ""  # ... and its value: one group of the queue
+
+    def __post_init__(self) -> None:
+        if self.tab not in TABS or self.order not in ORDERS:
+            raise ValueError("unknown tab or order")
+        if self.group and self.group not in GROUP_KINDS:
+            raise ValueError("unknown group")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    created_at: datetime
+    id: int
+
+    def encode(self) -> str:
+        return f"{self.created_at.isoformat()}~{self.id}"
+
+    @classmethod
+    def decode(cls, raw: str) -> Cursor:
+        try:
+            when, _, ident = raw.partition("~")
+            created = datetime.fromisoformat(when)
+            if created.tzinfo is None or not ident.isdigit() or len(ident) > 18:
+                raise ValueError(raw)
+            return cls(created, int(ident))
+        except ValueError as error:
+            raise BadCursor(raw) from error
+
+    @classmethod
+    def of(cls, comment: Comment) -> Cursor:
+        return cls(comment.created_at, comment.id)
+
+
+@dataclass(frozen=True)
+class History:
+    """What an author did before: counts by status and their first comment's time."""
+
+    approved: int = 0
+    pending: int = 0
+    spam: int = 0
+    rejected: int = 0
+    first_seen: datetime | None = None
+
+
+@dataclass
+class QueuePage:
+    items: list[Comment]
+    next_cursor: str | None  # after the last item, when there is more
+    prev_cursor: str | None  # before the first item, when this is not the first page
+    histories: dict[str, History] = field(default_factory=dict)
+    flags: dict[int, list[Flag]] = field(default_factory=dict)
+
+
+def status_of(tab: str) -> Status | None:
+    return None if tab == "flagged" else Status(tab)
+
+
+def open_flag_exists():
+    return exists().where(Flag.comment_id == Comment.id, Flag.resolved.is_(False))
+
+
+def like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def queue_select(f: QueueFilter) -> Select:
+    """The comments of one tab under the filters, unordered."""
+    stmt = select(Comment)
+    status = status_of(f.tab)
+    stmt = (
+        stmt.where(open_flag_exists()) if status is None else stmt.where(Comment.status == status)
+    )
+    if f.post_id is not None:
+        stmt = stmt.where(Comment.post_id == f.post_id)
+    author = f.author.strip()
+    if author.startswith("user:") and author[5:].isdigit():
+        stmt = stmt.where(Comment.user_id == int(author[5:]))
+    elif "@" in author:
+        stmt = stmt.where(Comment.author_email == author.casefold())
+    elif author:
+        stmt = stmt.where(Comment.author_name == author)
+    q = f.q.strip()[:MAX_SEARCH]
+    if q:
+        pattern = like_pattern(q)
+        stmt = stmt.where(
+            or_(
+                Comment.body_source.ilike(pattern, escape="\\"),
+                Comment.author_name.ilike(pattern, escape="\\"),
+                Comment.author_email.ilike(pattern, escape="\\"),
+            )
+        )
+    if f.group:
+        stmt = stmt.where(GROUP_KINDS[f.group] == f.value)
+    return stmt
+
+
+def queue_page(
+    f: QueueFilter,
+    per_page: int,
+    after: Cursor | None = None,
+    before: Cursor | None = None,
+) -> QueuePage:
+    """One page of a tab, keyset-paginated on (created_at, id) in the chosen order."""
+    newest = f.order == "newest"
+    key = tuple_(Comment.created_at, Comment.id)
+    stmt = queue_select(f)
+    backwards = before is not None and after is None
+    if after is not None:
+        mark = tuple_(after.created_at, after.id)
+        stmt = stmt.where(key < mark if newest else key > mark)
+    elif before is not None:
+        mark = tuple_(before.created_at, before.id)
+        stmt = stmt.where(key > mark if newest else key < mark)
+    descending = newest != backwards
+    order = (
+        (Comment.created_at.desc(), Comment.id.desc())
+        if descending
+        else (Comment.created_at.asc(), Comment.id.asc())
+    )
+    stmt = (
+        stmt.order_by(*order)
+        .limit(per_page + 1)
+        .options(
+            selectinload(Comment.post),
+            selectinload(Comment.parent),
+            selectinload(Comment.user),
+            selectinload(Comment.reasons),
+        )
+    )
+    rows = list(db.session.scalars(stmt))
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    if backwards:
+        rows.reverse()
+    next_cursor = prev_cursor = None
+    if rows:
+        if more or backwards:
+            next_cursor = Cursor.of(rows[-1]).encode()
+        if (more and backwards) or (after is not None):
+            prev_cursor = Cursor.of(rows[0]).encode()
+    return QueuePage(rows, next_cursor, prev_cursor, author_histories(rows), open_flags(rows))
+
+
+def tab_counts() -> dict[str, int]:
+    """Comments per tab: one grouped count and one count of flagged comments."""
+    counts = dict.fromkeys(TABS, 0)
+    for status, n in db.session.execute(
+        select(Comment.status, func.count(Comment.id)).group_by(Comment.status)
+    ):
+        counts[status.value] = n
+    counts["flagged"] = (
+        db.session.scalar(
+            select(func.count(func.distinct(Flag.comment_id))).where(Flag.resolved.is_(False))
+        )
+        or 0
+    )
+    return counts
+
+
+def author_key(comment: Comment) -> str:
+    """Authors are their account, or for guests their email address."""
+    if comment.user_id is not None:
+        return f"user:{comment.user_id}"
+    return f"email:{comment.author_email}"
+
+
+def author_histories(comments: list[Comment]) -> dict[str, History]:
+    """History of every author of these comments, in one grouped query."""
+    user_ids = sorted({c.user_id for c in comments if c.user_id is not None})
+    emails = sorted({c.author_email for c in comments if c.user_id is None})
+    if not user_ids and not emails:
+        return {}
+    columns = (
+        Comment.user_id,
+        Comment.author_email,
+        Comment.status,
+        func.count(Comment.id),
+        func.min(Comment.created_at),
+    )
+    group = (Comment.user_id, Comment.author_email, Comment.status)
+    parts = []
+    if user_ids:
+        parts.append(select(*columns).where(Comment.user_id.in_(user_ids)).group_by(*group))
+    if emails:
+        guests = Comment.user_id.is_(None) & Comment.author_email.in_(emails)
+        parts.append(select(*columns).where(guests).group_by(*group))
+    # Two index searches in one statement: joined with OR, SQLite's plan read every guest
+    # comment (250 ms with 100,000 pending; bench/RESULTS.md).
+    rows = db.session.execute(parts[0] if len(parts) == 1 else union_all(*parts)).all()
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(Status, 0))
+    first: dict[str, datetime] = {}
+    for user_id, email, status, n, earliest in rows:
+        key = f"user:{user_id}" if user_id is not None else f"email:{email}"
+        counts[key][status] += n
+        if earliest is not None and (key not in first or earliest < first[key]):
+            first[key] = earliest
+    return {
+        key: History(
+            approved=c[Status.APPROVED],
+            pending=c[Status.PENDING],
+            spam=c[Status.SPAM],
+            rejected=c[Status.REJECTED],
+            first_seen=first.get(key),
+        )
+        for key, c in counts.items()
+    }
+
+
+def open_flags(comments: list[Comment]) -> dict[int, list[Flag]]:
+    """Unresolved flags of these comments with their readers (one query each)."""
+    ids = [c.id for c in comments]
+    if not ids:
+        return {}
+    flags: dict[int, list[Flag]] = defaultdict(list)
+    for flag in db.session.scalars(
+        select(Flag)
+        .where(Flag.comment_id.in_(ids), Flag.resolved.is_(False))
+        .options(selectinload(Flag.user))
+        .order_by(Flag.id)
+    ):
+        flags[flag.comment_id].append(flag)
+    return dict(flags)
