@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 07:38:12.487777
+Create Date: 2026-11-27 08:48:08.049776
 
 """
 from alembic import op
@@ -24,6 +24,7 @@ def upgrade():
     sa.Column('subject', sa.String(length=300), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('kind', sa.String(length=30), nullable=False),
+    sa.Column('comment_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
@@ -32,6 +33,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_mail'))
     )
     with op.batch_alter_table('outbox_mail', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_outbox_mail_comment_id'), ['comment_id'], unique=False)
         batch_op.create_index('ix_outbox_mail_pending', ['sent_at', 'next_attempt_at'], unique=False)
 
     op.create_table('setting',
@@ -84,6 +86,7 @@ def upgrade():
     sa.Column('to_status', sa.String(length=16), nullable=True),
     sa.Column('note', sa.String(length=1000), nullable=False),
     sa.Column('batch', sa.String(length=32), nullable=False),
+    sa.Column('data', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['moderator_id'], ['user.id'], name=op.f('fk_moderation_action_moderator_id_user'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_moderation_action'))
@@ -248,6 +251,7 @@ def downgrade():
     op.drop_table('setting')
     with op.batch_alter_table('outbox_mail', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_mail_pending')
+        batch_op.drop_index(batch_op.f('ix_outbox_mail_comment_id'))
 
     op.drop_table('outbox_mail')
     # ### end Alembic commands ###
