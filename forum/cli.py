@@ -30,12 +30,14 @@ def init_app(app: Flask) -> None:
     help="The password; prompted for when omitted, or read from stdin with --password -.",
 )
 @click.option(
-    "--role", type=click.Choice([r.value for r in Role]), default=Role.MEMBER.value,
+    "--role",
+    type=click.Choice([r.value for r in Role]),
+    default=Role.MEMBER.value,
     show_default=True,
 )
 def create_user(username: str, email: str, password: str | None, role: str) -> None:
     """Create an account."""
-    if password == "-":
+    if password == "-":  # noqa: S105 - "-" means: read it from standard input
         password = sys.stdin.readline().rstrip("\n")
     elif password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)

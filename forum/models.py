@@ -165,9 +165,7 @@ class Post(db.Model):
     tags: Mapped[list[Tag]] = relationship(
         secondary=post_tag, back_populates="posts", order_by="Tag.name"
     )
-    comments: WriteOnlyMapped[Comment] = relationship(
-        back_populates="post", passive_deletes=True
-    )
+    comments: WriteOnlyMapped[Comment] = relationship(back_populates="post", passive_deletes=True)
 
 
 class Comment(db.Model):
@@ -210,9 +208,7 @@ class Comment(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     moderated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    moderated_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("user.id", ondelete="SET NULL")
-    )
+    moderated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     notify_on_decision: Mapped[bool] = mapped_column(Boolean, default=False)
     notify_on_reply: Mapped[bool] = mapped_column(Boolean, default=False)
     import_key: Mapped[str | None] = mapped_column(String(200), unique=True)

@@ -28,8 +28,14 @@ def only_comment(app) -> Comment:
     return db.session.scalars(select(Comment)).one()
 
 
+def rendered_at(client, post_id) -> str:
+    page = client.get(f"/posts/{post_id}/a-post").get_data(as_text=True)
+    return re.search(r'name="rendered_at" type="hidden" value="([^"]+)"', page).group(1)
+
+
 def test_guest_comment_is_held_and_shown_only_to_its_author(app, client, post_id):
-    resp = client.post(f"/posts/{post_id}/comments", data=GUEST)
+    token = rendered_at(client, post_id)
+    resp = client.post(f"/posts/{post_id}/comments", data={**GUEST, "rendered_at": token})
     assert resp.status_code == 302
     with app.app_context():
         comment = only_comment(app)
@@ -123,6 +129,28 @@ def test_body_stored_as_submitted_and_sanitized(app, client, post_id):
         assert 'rel="nofollow ugc noopener"' in c.body_html
         assert c.sanitizer_report  # what was removed is recorded ...
         assert "sanitized" in [r.rule for r in c.reasons]  # ... and is a hold reason
+
+
+def test_comment_without_the_form_timestamp_is_held_not_spammed(app, client, post_id):
+    client.post(f"/posts/{post_id}/comments", data=GUEST)
+    with app.app_context():
+        comment = only_comment(app)
+        assert comment.status is Status.PENDING
+        assert {r.rule for r in comment.reasons} == {"new comment", "no-timestamp"}
+
+
+@pytest.mark.parametrize("app_config", [{"MODERATION_MIN_SUBMIT_SECONDS": 3}], indirect=True)
+def test_form_sent_back_at_once_or_with_forged_timestamp_is_spam(app, client, post_id):
+    token = rendered_at(client, post_id)
+    client.post(f"/posts/{post_id}/comments", data={**GUEST, "rendered_at": token})
+    client.post(
+        f"/posts/{post_id}/comments",
+        data={**GUEST, "body": "second", "rendered_at": token[:-4] + "AAAA"},
+    )
+    with app.app_context():
+        comments = db.session.scalars(select(Comment)).all()
+        assert [c.status for c in comments] == [Status.SPAM, Status.SPAM]
+        assert all("too-fast" in {r.rule for r in c.reasons} for c in comments)
 
 
 def test_nul_bytes_are_rejected_with_400(app, client, post_id):

@@ -4,13 +4,6 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, StringField, TextAreaField
 from wtforms.validators import URL, DataRequired, Email, Length, Optional, ValidationError
 
-REASONS = [
-    ("spam", "Spam or advertising"),
-    ("abuse", "Abusive or harassing"),
-    ("off-topic", "Off-topic"),
-    ("other", "Something else"),
-]
-
 
 def http_url(_form: FlaskForm, field: StringField) -> None:
     if field.data and not field.data.lower().startswith(("http://", "https://")):

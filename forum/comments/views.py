@@ -24,8 +24,8 @@ from forum.extensions import db, limiter
 from forum.forms import ActionForm
 from forum.models import Comment, Post
 from forum.services import comments as comment_service
+from forum.services import notifications, threads
 from forum.services import settings as settings_service
-from forum.services import threads
 
 bp = Blueprint("comments", __name__)
 
@@ -139,7 +139,9 @@ def _account_key() -> str:
 
 
 @bp.post("/posts/<int:post_id>/comments")
-@limiter.limit(_comment_limit, key_func=lambda: f"ip:{request.remote_addr}", on_breach=_rate_limited)
+@limiter.limit(
+    _comment_limit, key_func=lambda: f"ip:{request.remote_addr}", on_breach=_rate_limited
+)
 @limiter.limit(
     _comment_limit,
     key_func=_account_key,
@@ -168,6 +170,7 @@ def create(post_id: int):
         user_agent=request.user_agent.string[:500],
         honeypot=form.homepage.data or "",
         seconds_to_submit=seconds_since_rendered(form.rendered_at.data or ""),
+        timestamp_missing=not form.rendered_at.data,
         notify_on_decision=form.notify_decision.data,
         notify_on_reply=form.notify_replies.data,
     )
@@ -189,10 +192,16 @@ def create(post_id: int):
     except comment_service.CommentError as error:
         form.body.errors = [str(error)]
         return render_post(post, form, 422)
+    notifications.comment_submitted(comment)
     db.session.commit()
+    notifications.flush_after_response()
     current_app.logger.info(
         "comment %s on post %s by %s from %s: %s",
-        comment.id, post.id, comment.author_name, comment.ip, comment.status.value,
+        comment.id,
+        post.id,
+        comment.author_name,
+        comment.ip,
+        comment.status.value,
     )
     if guest and comment.status.value == "pending":
         session[PENDING_KEY] = [*session.get(PENDING_KEY, []), comment.id][-50:]
@@ -215,11 +224,18 @@ def _status_message(comment: Comment) -> tuple[str, str]:
 def _remember_author(response, form: GuestCommentForm) -> None:
     if form.remember.data:
         value = _serializer("comment-author").dumps(
-            {"name": form.author_name.data, "email": form.author_email.data,
-             "url": form.author_url.data or ""}
+            {
+                "name": form.author_name.data,
+                "email": form.author_email.data,
+                "url": form.author_url.data or "",
+            }
         )
         response.set_cookie(
-            AUTHOR_COOKIE, value, max_age=365 * 24 * 3600, httponly=True, samesite="Lax",
+            AUTHOR_COOKIE,
+            value,
+            max_age=365 * 24 * 3600,
+            httponly=True,
+            samesite="Lax",
             secure=current_app.config["HTTPS"],
         )
     else:
@@ -230,7 +246,10 @@ def _comment_url(post: Post, comment: Comment) -> str:
     settings = settings_service.load()
     page = threads.page_of(comment, settings.threads_per_page)
     return url_for(
-        "posts.show", post_id=post.id, slug=post.slug, page=page if page > 1 else None,
+        "posts.show",
+        post_id=post.id,
+        slug=post.slug,
+        page=page if page > 1 else None,
         _anchor=comment.anchor,
     )
 
@@ -264,7 +283,9 @@ def edit(comment_id: int):
             db.session.commit()
             flash("Your comment was updated.", "success")
             return redirect(_comment_url(comment.post, comment))
-    return render_template("comments/edit.html", form=form, comment=comment, delete_form=ActionForm())
+    return render_template(
+        "comments/edit.html", form=form, comment=comment, delete_form=ActionForm()
+    )
 
 
 @bp.post("/comments/<int:comment_id>/delete")

@@ -60,7 +60,10 @@ def show(post_id: int, slug: str | None = None):
     post = db.get_or_404(Post, post_id)
     page = page_arg()
     if slug != post.slug:
-        return redirect(url_for("posts.show", post_id=post.id, slug=post.slug, page=page if page > 1 else None), 301)
+        return redirect(
+            url_for("posts.show", post_id=post.id, slug=post.slug, page=page if page > 1 else None),
+            301,
+        )
     reply_to = request.args.get("reply_to", type=int)
     return render_post(post, comment_form_for(post, reply_to), page=page)
 
@@ -75,7 +78,11 @@ def new():
     form = PostForm()
     if form.validate_on_submit():
         post = post_service.create_post(
-            current_user, form.title.data, form.body.data, post_service.parse_tags(form.tags.data or ""), allowed
+            current_user,
+            form.title.data,
+            form.body.data,
+            post_service.parse_tags(form.tags.data or ""),
+            allowed,
         )
         post.comments_open = form.comments_open.data
         db.session.commit()
@@ -89,7 +96,10 @@ def new():
 def toggle_comments(post_id: int):
     """The post's author or a moderator opens or closes its comments."""
     post = db.get_or_404(Post, post_id)
-    if not (current_user.is_moderator or (post.author_id == current_user.id and not current_user.is_banned)):
+    if not (
+        current_user.is_moderator
+        or (post.author_id == current_user.id and not current_user.is_banned)
+    ):
         abort(403)
     if not ActionForm().validate_on_submit():
         abort(400)

@@ -58,6 +58,7 @@ class CommentInput:
     user_agent: str = ""
     honeypot: str = ""
     seconds_to_submit: float | None = None
+    timestamp_missing: bool = False
     notify_on_decision: bool = False
     notify_on_reply: bool = False
 
@@ -149,6 +150,7 @@ def submit_comment(
             role=user.role if user else None,
             honeypot=data.honeypot,
             seconds_to_submit=data.seconds_to_submit,
+            timestamp_missing=data.timestamp_missing,
         ),
         settings,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from forum.extensions import db
-from forum.models import Comment, HoldReason, Role, Status, User, utcnow
+from forum.models import Comment, HoldReason, Role, Status, utcnow
 from forum.services import accounts, sanitize
 from forum.services import comments as comment_service
 from forum.services import posts as post_service
@@ -141,7 +141,7 @@ def _comment(post_id, users, who, parent, body, status, when) -> Comment:
         author_name=name,
         author_email=user.email_key if user else f"{name.split()[0].lower()}@example.net",
         author_url="" if user else "https://example.net/" + name.split()[0].lower(),
-        ip="192.0.2.%d" % (len(name) + 10),
+        ip=f"192.0.2.{len(name) + 10}",
         user_agent="Mozilla/5.0 (demo)",
         body_source=body,
         body_html=result.html,

@@ -22,6 +22,7 @@ RULE_LABELS = {
     "banned": "Banned account, email or IP address",
     "honeypot": "Hidden honeypot field filled in",
     "too-fast": "Form sent back faster than a person types",
+    "no-timestamp": "Sent without the form's timestamp (a script, not the page)",
     "block-word": "Block word (spam)",
     "hold-word": "Hold word",
     "links": "Too many links",
@@ -48,6 +49,8 @@ class Submission:
     role: Role | None = None
     honeypot: str = ""
     seconds_to_submit: float | None = None
+    # A web submission that came without the page's signed timestamp.
+    timestamp_missing: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,9 @@ def evaluate(sub: Submission, settings: Settings) -> Decision:
         decision.add(
             Status.SPAM, "too-fast", f"form sent {sub.seconds_to_submit:.1f} s after it was shown"
         )
+    if sub.timestamp_missing:
+        # Scripts may use the public field names, so this holds rather than spams.
+        decision.add(Status.PENDING, "no-timestamp", "the form's rendered_at field was missing")
     for word in matched_words(settings.block_words, sub):
         decision.add(Status.SPAM, "block-word", word)
     for word in matched_words(settings.hold_words, sub):
