@@ -65,6 +65,17 @@ def demo() -> None:
     click.echo(summary)
 
 
+@forum_cli.command("demo-queue")
+@click.option("--count", default=1000, show_default=True, type=click.IntRange(1, 100_000))
+def demo_queue(count: int) -> None:
+    """Add COUNT mixed comments through the moderation rules (after `forum demo`)."""
+    from forum.services import demo as demo_data
+
+    summary = demo_data.load_queue(count)
+    db.session.commit()
+    click.echo(summary)
+
+
 @forum_cli.command("send-mail")
 @click.option("--limit", default=100, show_default=True, help="Most mails to send per round.")
 @click.option(

@@ -119,3 +119,19 @@ def test_demo_front_page_shows_counts_and_tags(app, client):
     html = client.get("/").get_data(as_text=True)
     assert "Welcome to the forum" in html and "announcements" in html
     assert "7 Responses" in html  # the welcome post: 7 approved, 1 pending, 1 spam
+
+
+def test_demo_queue_adds_mixed_held_comments_with_reasons(app):
+    runner = app.test_cli_runner()
+    runner.invoke(args=["forum", "demo"])
+    result = runner.invoke(args=["forum", "demo-queue", "--count", "60"])
+    assert result.exit_code == 0, result.output
+    from forum.models import HoldReason
+
+    with app.app_context():
+        pending = db.session.scalar(
+            select(func.count(Comment.id)).where(Comment.status == Status.PENDING)
+        )
+        assert pending >= 50
+        rules = set(db.session.scalars(select(HoldReason.rule).distinct()))
+        assert {"new comment", "links", "sanitized"} <= rules

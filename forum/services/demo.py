@@ -163,3 +163,68 @@ def _comment(post_id, users, who, parent, body, status, when) -> Comment:
         comment.reasons = reasons
     comment_service.place_in_thread(comment, parent)
     return comment
+
+
+QUEUE_BODIES = [
+    "I think the second point deserves more attention.",
+    "Could you explain the backup part again? I did not follow it.",
+    "Great write-up, thanks!",
+    "We tried this at work and it went fine, except for the migrations.",
+    "Check my shop https://cheap-watches.example.com and https://cheap-bags.example.com",
+    "<script>alert('x')</script>Nice post",
+    'Read <a href="javascript:alert(1)">this</a> first',
+    "BUY NOW!!! Limited offer, visit https://spam-offers.example.net today",
+    "Does anyone know if this works with PostgreSQL 16?",
+    "I disagree, respectfully: SQLite is fine for most forums.",
+]
+
+
+def load_queue(count: int, seed: int = 7) -> str:
+    """Add `count` mixed comments through the real rules, so the queue has varied work."""
+    import random
+
+    from sqlalchemy import select
+
+    from forum.models import Post, Status
+    from forum.services import settings as settings_service
+
+    rng = random.Random(seed)  # noqa: S311 - demo data, not security
+    settings = settings_service.load()
+    posts = list(db.session.scalars(select(Post)))
+    if not posts:
+        return "No posts: run `forum demo` first."
+    approved = {
+        p.id: list(
+            db.session.scalars(
+                select(Comment).where(Comment.post_id == p.id, Comment.status == Status.APPROVED)
+            )
+        )
+        for p in posts
+    }
+    statuses = {s: 0 for s in Status}
+    spammers = [(f"Spammer {i}", f"spam{i}@bulk.example", f"203.0.113.{i}") for i in range(5)]
+    for n in range(count):
+        post = rng.choice(posts)
+        if rng.random() < 0.2:
+            name, email, ip = rng.choice(spammers)
+        else:
+            name, email, ip = f"Reader {n}", f"reader{n}@example.net", f"198.51.100.{n % 250}"
+        parents = approved[post.id]
+        parent = rng.choice(parents) if parents and rng.random() < 0.4 else None
+        body = f"{rng.choice(QUEUE_BODIES)} (#{n})"
+        comment = comment_service.submit_comment(
+            post,
+            comment_service.CommentInput(
+                body=body,
+                parent_id=parent.id if parent else None,
+                author_name=name,
+                author_email=email,
+                ip=ip,
+                user_agent="Mozilla/5.0 (demo queue)",
+            ),
+            settings,
+        )
+        comment.created_at = utcnow() - timedelta(minutes=count - n)
+        statuses[comment.status] += 1
+    held = ", ".join(f"{v} {k.value}" for k, v in statuses.items() if v)
+    return f"Added {count} comments to the queue ({held})."
