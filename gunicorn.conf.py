@@ -14,7 +14,21 @@ keepalive = 5
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 5000))
 max_requests_jitter = 500
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
+# The usual combined format plus the time taken in milliseconds; behind nginx with
+# FORUM_PROXY_FIX=1, %(h)s is the proxy and the client is in X-Forwarded-For.
+access_log_format = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms '
+    'xff="%({x-forwarded-for}i)s"'
+)
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 # Load the app in each worker: no database connection is shared across a fork.
 preload_app = False
+# gunicorn 25+ listens for `gunicornc` on one socket per user by default
+# ($XDG_RUNTIME_DIR or ~/.gunicorn/gunicorn.ctl), so two servers of one user would
+# share it: give each its own path, or "off".
+_control = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+if _control == "off":
+    control_socket_disable = True
+elif _control:
+    control_socket = _control

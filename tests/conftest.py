@@ -112,6 +112,14 @@ def _truncate_all() -> None:
     """Empty every table; DELETE is ~40x faster than TRUNCATE on tables this small."""
     for table in reversed(db.metadata.sorted_tables):
         db.session.execute(table.delete())
+    # Ids start at 1 again, as on a fresh SQLite database.
+    db.session.execute(
+        text(
+            "SELECT setval(s.seq, 1, false) FROM (SELECT pg_get_serial_sequence("
+            "quote_ident(c.table_name), c.column_name) AS seq FROM information_schema.columns c "
+            "WHERE c.table_schema = current_schema() AND c.column_default LIKE 'nextval%') s"
+        )
+    )
     db.session.commit()
 
 
