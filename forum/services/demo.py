@@ -188,7 +188,8 @@ def load_queue(count: int, seed: int = 7) -> str:
     from forum.models import Post, Status
     from forum.services import settings as settings_service
 
-    rng = random.Random(seed)  # noqa: S311 - demo data, not security
+    # Demo data, not security: a seeded generator keeps the demo queue reproducible.
+    rng = random.Random(seed)  # noqa: S311 # nosec B311
     settings = settings_service.load()
     posts = list(db.session.scalars(select(Post)))
     if not posts:
