@@ -91,7 +91,11 @@ test-postgresql: install-dev browser
 
 test: lint test-sqlite test-postgresql
 
+# The benchmark drives gunicorn with wrk (Debian's package), installed when missing and root.
 bench: install-dev
+	$(BIN)/pip install --quiet -e '.[dev,serve,bench]'
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python bench/run.py
 
 clean:

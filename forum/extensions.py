@@ -1,16 +1,21 @@
 """Extensions, created unbound; create_app() binds them."""
 
+import gc
 import sqlite3
+import sys
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, has_request_context, request
+from flask import Flask, g, has_app_context, has_request_context, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session as FlaskSession
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
@@ -30,7 +35,41 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+def _without_gc(method: Callable) -> Callable:
+    @wraps(method)
+    def wrapper(self: FlaskSession, *args: Any, **kwargs: Any) -> Any:
+        if not gc.isenabled():
+            return method(self, *args, **kwargs)
+        gc.disable()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            gc.enable()
+
+    return wrapper
+
+
+class Session(FlaskSession):
+    """On Python 3.11, no garbage collection while the session walks all its objects.
+
+    CPython 3.11 corrupts memory (then segfaults) when a collection starts while an
+    object's __dict__ is being materialized and a weakref callback writes to that same
+    object. SQLAlchemy's InstanceState._cleanup is such a callback, and Session.close()
+    and commit's expiry write to every state, including those of objects only a reference
+    cycle still holds (a rendered Jinja context holds the page's comments): gunicorn
+    workers serving a 1,000-comment thread died within a few requests (bench/RESULTS.md).
+    3.12 does not have the bug.
+    """
+
+    if sys.version_info < (3, 12):
+        close = _without_gc(FlaskSession.close)
+        commit = _without_gc(FlaskSession.commit)
+        rollback = _without_gc(FlaskSession.rollback)
+        expire_all = _without_gc(FlaskSession.expire_all)
+        expunge_all = _without_gc(FlaskSession.expunge_all)
+
+
+db = SQLAlchemy(model_class=Base, session_options={"class_": Session})
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -89,5 +128,14 @@ def _sqlite_on_begin(conn: Any) -> None:
     """
     if conn.dialect.name != "sqlite":
         return
-    immediate = has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")
+    if has_request_context():
+        immediate = request.method not in ("GET", "HEAD", "OPTIONS")
+    else:
+        immediate = has_app_context() and g.get("sqlite_write_lock_up_front", False)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def take_write_lock_up_front() -> None:
+    """Outside a request (after-response work, commands that write): this app context's
+    SQLite transactions begin IMMEDIATE too, so they wait for other writers."""
+    g.sqlite_write_lock_up_front = True

@@ -2,20 +2,52 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
 
 from forum.extensions import db
 from forum.models import Comment, CommentKind, Status
 
+# What a thread shows of a comment, read as plain rows: building ORM objects (and decoding
+# columns no one shows) cost a 1,000-comment page more than its queries (bench/RESULTS.md).
+SHOWN = (
+    Comment.id,
+    Comment.parent_id,
+    Comment.depth,
+    Comment.path,
+    Comment.user_id,
+    Comment.author_name,
+    Comment.author_url,
+    Comment.body_html,
+    Comment.status,
+    Comment.visible,
+    Comment.created_at,
+    Comment.edited_at,
+)
+
 
 @dataclass
 class Node:
-    comment: Comment
+    comment: Any  # a row of SHOWN columns
     children: list[Node] = field(default_factory=list)
     pending: bool = False
+
+    def walk(self) -> Iterator[tuple[Node, int]]:
+        """This comment and its replies in display order, each with the number of reply
+        lists that end after it: templates render a thread flat, without recursion."""
+        stack: list[tuple[Node, int]] = [(self, 0)]
+        while stack:
+            node, closes = stack.pop()
+            yield node, 0 if node.children else closes
+            if node.children:
+                last = len(node.children) - 1
+                stack.extend(
+                    (child, closes + 1 if i == last else 0)
+                    for i, child in reversed(list(enumerate(node.children)))
+                )
 
 
 @dataclass
@@ -50,34 +82,33 @@ def thread_page(
     """
     visible = (Comment.post_id == post_id) & Comment.visible.is_(True)
     is_comment = Comment.kind == CommentKind.COMMENT
+    is_root = top_level()
     total = db.session.scalar(select(func.count(Comment.id)).where(visible)) or 0
-    root_count_and_paths = db.session.execute(
-        select(Comment.path)
-        .where(visible, is_comment, Comment.parent_id.is_(None))
-        .order_by(Comment.path)
-        .offset((page - 1) * per_page)
-        .limit(per_page + 1)
-    ).scalars().all()
+    root_count_and_paths = (
+        db.session.execute(
+            select(Comment.path)
+            .where(visible, is_root, is_comment)
+            .order_by(Comment.path)
+            .offset((page - 1) * per_page)
+            .limit(per_page + 1)
+        )
+        .scalars()
+        .all()
+    )
     if page > 1 and not root_count_and_paths:
         return None
-    roots_total = db.session.scalar(
-        select(func.count(Comment.id)).where(visible, is_comment, Comment.parent_id.is_(None))
-    ) or 0
+    roots_total = (
+        db.session.scalar(select(func.count(Comment.id)).where(visible, is_root, is_comment)) or 0
+    )
     pages = max(1, -(-roots_total // per_page))
 
-    comments: list[Comment] = []
+    comments: list[Any] = []
     if root_count_and_paths:
         rng = Comment.path >= root_count_and_paths[0]
         if len(root_count_and_paths) > per_page:
             rng &= Comment.path < root_count_and_paths[per_page]
-        comments = list(
-            db.session.scalars(
-                select(Comment)
-                .where(visible, is_comment, rng)
-                .options(joinedload(Comment.user))
-                .order_by(Comment.path)
-            )
-        )
+        stmt = select(*SHOWN).where(visible, is_comment, rng).order_by(Comment.path)
+        comments = list(db.session.execute(stmt))
     own = own_pending(post_id, viewer_user_id, viewer_pending_ids)
     if own:
         lo = root_count_and_paths[0] if root_count_and_paths and page > 1 else ""
@@ -89,27 +120,34 @@ def thread_page(
     # Queried on every page so the page's query count never varies; shown on the last.
     pingbacks = list(
         db.session.scalars(
-            select(Comment).where(visible, Comment.kind != CommentKind.COMMENT).order_by(Comment.path)
+            select(Comment)
+            .where(visible, Comment.kind != CommentKind.COMMENT)
+            .order_by(Comment.path)
         )
     )
     return ThreadPage(build_tree(comments), pingbacks if page == pages else [], page, pages, total)
 
 
-def own_pending(
-    post_id: int, user_id: int | None, pending_ids: frozenset[int]
-) -> list[Comment]:
-    """The viewer's own comments awaiting moderation on this post."""
+def top_level():
+    """Top-level comments, told by their path (no "/"): the (post_id, visible, path) index
+    answers that alone, where parent_id would read every comment of the thread before the
+    page (a 5,000-comment thread's last page read them all, twice: bench/RESULTS.md)."""
+    return ~Comment.path.contains("/")
+
+
+def own_pending(post_id: int, user_id: int | None, pending_ids: frozenset[int]) -> list[Any]:
+    """The viewer's own comments awaiting moderation on this post (rows of SHOWN)."""
     if user_id is None and not pending_ids:
         return []
-    stmt = select(Comment).where(Comment.post_id == post_id, Comment.status == Status.PENDING)
+    stmt = select(*SHOWN).where(Comment.post_id == post_id, Comment.status == Status.PENDING)
     if user_id is not None:
         stmt = stmt.where(Comment.user_id == user_id)
     else:
         stmt = stmt.where(Comment.id.in_(sorted(pending_ids)[-50:]), Comment.user_id.is_(None))
-    return list(db.session.scalars(stmt.options(joinedload(Comment.user))))
+    return list(db.session.execute(stmt))
 
 
-def build_tree(comments: list[Comment]) -> list[Node]:
+def build_tree(comments: list[Any]) -> list[Node]:
     """Nest comments given in path order; a comment whose parent is absent is dropped."""
     nodes: dict[int, Node] = {}
     roots: list[Node] = []
@@ -128,13 +166,16 @@ def build_tree(comments: list[Comment]) -> list[Node]:
 def page_of(comment: Comment, per_page: int) -> int:
     """The page of the post that shows this comment's thread."""
     root_path = comment.path.split("/", 1)[0]
-    before = db.session.scalar(
-        select(func.count(Comment.id)).where(
-            Comment.post_id == comment.post_id,
-            Comment.visible.is_(True),
-            Comment.kind == CommentKind.COMMENT,
-            Comment.parent_id.is_(None),
-            Comment.path < root_path,
+    before = (
+        db.session.scalar(
+            select(func.count(Comment.id)).where(
+                Comment.post_id == comment.post_id,
+                Comment.visible.is_(True),
+                Comment.kind == CommentKind.COMMENT,
+                top_level(),
+                Comment.path < root_path,
+            )
         )
-    ) or 0
+        or 0
+    )
     return before // per_page + 1

@@ -1,0 +1,442 @@
+"""`make bench`: how fast the forum is and how its cost grows, against a bare-Flask baseline.
+
+Builds its own SQLite database under bench/out/, starts the forum and the baseline app
+(bench/baseline_app.py) under the project's gunicorn.conf.py with 2 sync workers on
+127.0.0.1, measures with wrk (and a small Python client for the comment form), and writes
+bench/RESULTS.md, bench/latency.png and the raw figures in bench/out/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+HERE = Path(__file__).resolve().parent
+# BENCH_APP_ROOT: measure another checkout of the forum (a "before" for a change).
+ROOT = Path(os.environ.get("BENCH_APP_ROOT") or HERE.parent).resolve()
+sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(ROOT))
+
+import corpus  # noqa: E402
+import datagen  # noqa: E402
+import inprocess  # noqa: E402
+import loadgen  # noqa: E402
+import report  # noqa: E402
+from server import Server  # noqa: E402
+
+THREAD_SIZES = [10, 100, 1000, 5000]
+QUEUE_SIZES = [1_000, 10_000, 100_000]
+PER_PAGE = 50  # COMMENT_THREADS_PER_PAGE
+APPROVALS = 300  # approve POSTs per queue size (each a different comment)
+OUT = HERE / "out"
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def thread_paths(info: datagen.ThreadInfo) -> list[str]:
+    base = f"/posts/{info.post_id}/{info.slug}"
+    return [base if page == 1 else f"{base}?page={page}" for page in range(1, info.pages + 1)]
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.seconds = args.seconds
+        self.label = args.label
+        self.db_path = OUT / (f"bench-{self.label}.sqlite3" if self.label else "bench.sqlite3")
+        self.url = f"sqlite:///{self.db_path}"
+        self.results: dict = {"runs": {}, "queries": {}, "pages": {}, "notes": []}
+
+    # --- data ---------------------------------------------------------------------------
+
+    def build(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
+        start = time.perf_counter()
+        gen = self.gen = datagen.Generator(datagen.make_engine(self.url))
+        gen.create_schema()
+        gen.make_bodies()
+        gen.make_people()
+        self.threads = gen.make_threads(THREAD_SIZES, PER_PAGE)
+        self.posting = gen.make_threads([10], PER_PAGE)[10]
+        gen.make_filler()
+        self.results["data"] = {
+            "thread_sizes": THREAD_SIZES,
+            "threads": {
+                str(s): {"post_id": t.post_id, "roots": t.roots, "pages": t.pages}
+                for s, t in self.threads.items()
+            },
+            "filler_posts": datagen.FILLER_POSTS,
+            "filler_comments_per_post": datagen.FILLER_COMMENTS,
+            "members": datagen.MEMBERS,
+            "guests": datagen.GUESTS,
+            "body_pool": datagen.BODY_POOL,
+            "approvals": APPROVALS,
+            "build_seconds": round(time.perf_counter() - start, 1),
+        }
+        log(f"threads and filler written in {self.results['data']['build_seconds']} s")
+
+    def top_up(self, target: int) -> float:
+        start = time.perf_counter()
+        self.gen.sync_ids()
+        missing = target - self.gen.pending_count()
+        if missing > 0:
+            extra = [t.post_id for t in self.threads.values()]
+            self.gen.add_pending(missing, extra)
+        self.gen.settle()
+        return time.perf_counter() - start
+
+    def inprocess_cpu(self, app) -> dict:
+        """Each thread page and its same-size bare page, best CPU time of 9 in this process."""
+        os.environ["BENCH_DATABASE_URL"] = self.url
+        import baseline_app
+
+        forum, base = app.test_client(), baseline_app.create_app().test_client()
+        out = {}
+        post = self.threads[1000].post_id
+        for size in THREAD_SIZES:
+            forum_ms, base_ms = [], []
+            for path in thread_paths(self.threads[size]):
+                body = forum.get(path).data
+                forum_ms.append(inprocess.best_cpu_ms(forum, path))
+                n = body.count(b'class="comment depth-')
+                base_ms.append(
+                    inprocess.best_cpu_ms(base, f"/rows?post={post}&n={n}&size={len(body)}")
+                )
+            out[f"thread_{size}"] = {
+                "forum_ms": round(sum(forum_ms) / len(forum_ms), 2),
+                "baseline_ms": round(sum(base_ms) / len(base_ms), 2),
+            }
+        return out
+
+    # --- servers --------------------------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        return {
+            "FORUM_DATABASE_URL": self.url,
+            "FORUM_SECRET_KEY": "bench-secret-key",
+            "FORUM_RATELIMIT_ENABLED": "false",
+            "FORUM_MODERATION_MIN_SUBMIT_SECONDS": "0",
+            "FORUM_MAIL_SUPPRESS_SEND": "true",
+            "BENCH_DATABASE_URL": self.url,
+        }
+
+    def record(self, key: str, run: loadgen.Run) -> loadgen.Run:
+        self.results["runs"][key] = run.as_dict()
+        log(
+            f"{key:<28} {run.rps:>8.1f} req/s  p50 {run.p50_ms:>8.1f} ms  "
+            f"p99 {run.p99_ms:>8.1f} ms  cpu {run.cpu_ms_per_request or 0:>7.1f} ms  "
+            f"{run.bytes_per_request:>9} B  errors {run.errors}"
+        )
+        if run.errors:
+            self.results["notes"].append(f"{key}: {run.errors} errors")
+        return run
+
+    def duration(self, one_request: float, seconds: float | None = None) -> float:
+        """Long enough for about 20 answers from 2 connections, within 4x the usual."""
+        seconds = seconds or self.seconds
+        return math.ceil(min(max(seconds, one_request * 10), seconds * 4))  # wrk: whole seconds
+
+    def wrk(self, name: str, port: int, *args, **kwargs) -> loadgen.Run:
+        server = self.forum if port == self.forum.port else self.base
+        return loadgen.wrk(name, port, *args, cpu=server.cpu_seconds, **kwargs)
+
+    def baseline(self, key: str, n: int, size: int, seconds: float) -> loadgen.Run:
+        """The bare page: one query for `n` rows of the 1,000-comment thread, `size` bytes."""
+        post = self.threads[1000].post_id
+        path = f"/rows?post={post}&n={n}&size={size}"
+        return self.record(key, self.wrk(key, self.base.port, [path], seconds))
+
+    # --- scenarios ------------------------------------------------------------------------
+
+    def thread_pages(self) -> None:
+        for size in THREAD_SIZES:
+            info = self.threads[size]
+            paths = thread_paths(info)
+            started = time.perf_counter()
+            pages = [loadgen.request(self.forum.port, "GET", p) for p in paths]
+            took = (time.perf_counter() - started) / len(paths)
+            for p, resp in zip(paths, pages, strict=True):
+                if resp.status != 200:
+                    raise RuntimeError(f"GET {p}: {resp.status}")
+            shown = [r.body.count('class="comment depth-') for r in pages]
+            sizes = [len(r.body.encode()) for r in pages]
+            self.results["pages"][f"thread_{size}"] = {"comments": shown, "bytes": sizes}
+            seconds = self.duration(took, self.seconds * (2 if size >= 1000 else 1))
+            self.record(
+                f"thread_{size}", self.wrk(f"thread {size}", self.forum.port, paths, seconds)
+            )
+            post = self.threads[1000].post_id
+            base_paths = [
+                f"/rows?post={post}&n={n}&size={b}" for n, b in zip(shown, sizes, strict=True)
+            ]
+            self.record(
+                f"baseline_thread_{size}",
+                self.wrk(f"baseline {size}", self.base.port, base_paths, seconds),
+            )
+
+    def memory(self) -> None:
+        """Peak RSS of the workers once every page of the largest thread has been served."""
+        self.results["memory"] = {
+            "forum": self.forum.memory(),
+            "baseline": self.base.memory(),
+            "after": f"thread_{THREAD_SIZES[-1]} (all {self.threads[THREAD_SIZES[-1]].pages} "
+            "pages, every worker) and every smaller thread",
+        }
+        peak = max(w["VmHWM"] for w in self.results["memory"]["forum"]) / 1024
+        log(f"forum worker peak RSS (VmHWM): {peak:.1f} MB")
+
+    def post_comments(self) -> None:
+        info = self.posting
+        page = f"/posts/{info.post_id}/{info.slug}"
+        bodies = corpus.corpus(200, 1234)
+        run = loadgen.post_comments(
+            self.forum.port,
+            page,
+            f"/posts/{info.post_id}/comments",
+            bodies,
+            self.seconds,
+            cpu=self.forum.cpu_seconds,
+        )
+        self.record("post_comment", run)
+        # Its yardstick: a bare page of the same size as its answer (a redirect).
+        self.baseline("baseline_small", 1, run.bytes_per_request, self.seconds)
+        # The posted comments joined the queue: take them out again (hold reasons cascade).
+        from sqlalchemy import delete, func, select
+
+        from forum.models import Comment
+
+        with self.gen.engine.begin() as conn:
+            posted = conn.scalar(
+                select(func.count())
+                .select_from(Comment)
+                .where(Comment.post_id == info.post_id, Comment.author_name.like("Poster %"))
+            )
+            conn.execute(
+                delete(Comment).where(
+                    Comment.post_id == info.post_id, Comment.author_name.like("Poster %")
+                )
+            )
+        self.results["runs"]["post_comment"]["extra"]["stored"] = posted
+
+    # --- the moderation dashboard -----------------------------------------------------------
+
+    def login(self) -> tuple[str, str]:
+        """Sign the moderator in through /auth/login; returns (cookie, csrf token)."""
+        page = loadgen.request(self.forum.port, "GET", "/auth/login")
+        cookie = loadgen.cookie_header(page.cookies)
+        token = loadgen.hidden_value(page.body, "csrf_token")
+        user, password = datagen.MODERATOR
+        resp = loadgen.request(
+            self.forum.port,
+            "POST",
+            "/auth/login",
+            cookie,
+            {"csrf_token": token, "username": user, "password": password},
+        )
+        if resp.status != 302:
+            raise RuntimeError(f"moderator login failed: {resp.status}")
+        cookie = loadgen.cookie_header({**page.cookies, **resp.cookies})
+        queue = loadgen.request(self.forum.port, "GET", "/moderation/", cookie)
+        if queue.status != 200:
+            raise RuntimeError(f"GET /moderation/: {queue.status}")
+        # Signing in starts a new session: its CSRF secret comes with the first page.
+        cookie = loadgen.cookie_header({**page.cookies, **resp.cookies, **queue.cookies})
+        return cookie, loadgen.hidden_value(queue.body, "csrf_token")
+
+    def deep_cursor(self, app, depth: int) -> str:
+        from sqlalchemy import select
+
+        from forum.extensions import db
+        from forum.models import Comment, Status
+        from forum.services.queue import Cursor
+
+        with app.app_context():
+            c = db.session.scalars(
+                select(Comment)
+                .where(Comment.status == Status.PENDING)
+                .order_by(Comment.created_at.desc(), Comment.id.desc())
+                .offset(depth)
+                .limit(1)
+            ).one()
+            return Cursor.of(c).encode()
+
+    def pending_sample(self, n: int, seed: int) -> list[int]:
+        from sqlalchemy import select
+
+        from forum.models import Comment, Status
+
+        with self.gen.engine.connect() as conn:
+            ids = list(conn.scalars(select(Comment.id).where(Comment.status == Status.PENDING)))
+        return random.Random(seed).sample(ids, min(n, len(ids)))
+
+    def reset(self, ids: list[int]) -> None:
+        """Put approved comments back in the queue, so each size is measured at its size."""
+        from sqlalchemy import update
+
+        from forum.models import Comment, Status
+
+        with self.gen.engine.begin() as conn:
+            for start in range(0, len(ids), 500):
+                conn.execute(
+                    update(Comment)
+                    .where(Comment.id.in_(ids[start : start + 500]))
+                    .values(
+                        status=Status.PENDING,
+                        visible=False,
+                        moderated_at=None,
+                        moderated_by_id=None,
+                    )
+                )
+
+    def queue(self, app) -> None:
+        cookie, token = self.login()
+        json_headers = {"Accept": "application/json", "X-CSRFToken": token}
+        for size in QUEUE_SIZES:
+            took = self.top_up(size)
+            log(f"queue topped up to {size:,} pending in {took:.1f} s")
+            deep = f"/moderation/?after={quote(self.deep_cursor(app, int(size * 0.9)))}"
+            first = "/moderation/"
+            # Query counts, in-process: both pages and one approval (then undone).
+            one = self.pending_sample(1, size)
+            self.results["queries"][f"dashboard_first_{size}"] = inprocess.queries_for(
+                app, "GET", first, user_id=1
+            )
+            self.results["queries"][f"dashboard_deep_{size}"] = inprocess.queries_for(
+                app, "GET", deep, user_id=1
+            )
+            self.results["queries"][f"approve_{size}"] = inprocess.queries_for(
+                app,
+                "POST",
+                f"/moderation/comments/{one[0]}/approve",
+                user_id=1,
+                headers={"Accept": "application/json"},
+            )
+            self.reset(one)
+            pages = {}
+            for name, path in (("first", first), ("deep", deep)):
+                started = time.perf_counter()
+                resp = loadgen.request(self.forum.port, "GET", path, cookie)
+                took = time.perf_counter() - started
+                if resp.status != 200:
+                    raise RuntimeError(f"GET {path}: {resp.status}")
+                pages[name] = {
+                    "bytes": len(resp.body.encode()),
+                    "items": resp.body.count('class="queue-item '),
+                }
+                self.record(
+                    f"dashboard_{name}_{size}",
+                    self.wrk(
+                        f"dashboard {name} {size}",
+                        self.forum.port,
+                        [path],
+                        self.duration(took),
+                        cookie=cookie,
+                    ),
+                )
+            self.results["pages"][f"dashboard_{size}"] = pages
+            ids = self.pending_sample(APPROVALS, size + 1)
+            paths = [f"/moderation/comments/{i}/approve" for i in ids]
+            probe = loadgen.request(
+                self.forum.port, "POST", paths[0], cookie, {}, headers=json_headers
+            )
+            if probe.status != 200 or '"ok":true' not in probe.body.replace(" ", ""):
+                raise RuntimeError(f"approve: {probe.status} {probe.body[:200]}")
+            self.results["pages"][f"approve_{size}"] = {"bytes": len(probe.body.encode())}
+            run = self.record(
+                f"approve_{size}",
+                self.wrk(
+                    f"approve {size}",
+                    self.forum.port,
+                    paths[1:],
+                    self.seconds * 2,
+                    method="POST",
+                    cookie=cookie,
+                    headers=json_headers,
+                    once=True,
+                ),
+            )
+            self.reset(ids)
+            run.extra["approved"] = len(ids)
+        last = QUEUE_SIZES[-1]
+        dash = self.results["pages"][f"dashboard_{last}"]["first"]
+        self.baseline("baseline_dashboard", 25, dash["bytes"], self.seconds)
+
+    # --- the whole run ----------------------------------------------------------------------
+
+    def run(self) -> None:
+        started = time.time()
+        self.results["started"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+        self.results["app_root"] = str(ROOT)
+        self.results["loadavg_start"] = os.getloadavg()
+        OUT.mkdir(exist_ok=True)
+        log("building the database")
+        self.build()
+        took = self.top_up(QUEUE_SIZES[0])
+        log(f"queue of {QUEUE_SIZES[0]:,} written in {took:.1f} s")
+
+        log("sanitizer alone (one process, one core)")
+        self.results["sanitize"] = inprocess.sanitizer_throughput(self.seconds * 0.6)
+        log(f"sanitizer: {self.results['sanitize']}")
+
+        app = inprocess.forum_app(self.url)
+        for size in THREAD_SIZES:
+            paths = thread_paths(self.threads[size])
+            counts = [inprocess.queries_for(app, "GET", p) for p in paths]
+            self.results["queries"][f"thread_{size}"] = counts
+        log(f"queries per thread page: {self.results['queries']}")
+        self.results["inprocess_cpu"] = self.inprocess_cpu(app)
+        log(f"in-process CPU ms per page (best of 9): {self.results['inprocess_cpu']}")
+
+        env = self.env()
+        log_file = OUT / f"gunicorn{'-' + self.label if self.label else ''}.log"
+        log_file.unlink(missing_ok=True)
+        with (
+            Server("wsgi:app", env, log_file, root=ROOT) as self.forum,
+            Server("baseline_app:create_app()", env, log_file, pythonpath=str(HERE)) as self.base,
+        ):
+            self.results["gunicorn"] = {"forum": self.forum.command, "baseline": self.base.command}
+            log(f"forum on :{self.forum.port}, baseline on :{self.base.port}")
+            self.thread_pages()
+            self.memory()
+            self.post_comments()
+            if self.args.skip_queue:
+                self.results["notes"].append("queue scenarios skipped (--skip-queue)")
+            else:
+                self.queue(app)
+            crashes = log_file.read_text().count("was sent SIG")
+            self.results["worker_crashes"] = crashes
+        self.results["loadavg_end"] = os.getloadavg()
+        self.results["seconds"] = round(time.time() - started)
+        if self.label:
+            out = OUT / f"results-{self.label}.json"
+            out.write_text(json.dumps(self.results, indent=2))
+            log(f"done in {self.results['seconds']} s: {out}")
+            return
+        (OUT / "results.json").write_text(json.dumps(self.results, indent=2))
+        report.write(self.results, HERE)
+        log(f"done in {self.results['seconds']} s: bench/RESULTS.md, bench/latency.png")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5, help="length of each wrk run")
+    parser.add_argument("--skip-queue", action="store_true", help="no dashboard scenarios")
+    parser.add_argument(
+        "--label", help="write out/results-LABEL.json only (e.g. a BENCH_APP_ROOT 'before')"
+    )
+    args = parser.parse_args()
+    Bench(args).run()
+
+
+if __name__ == "__main__":
+    main()
