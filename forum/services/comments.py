@@ -118,11 +118,7 @@ def submit_comment(
     if user is not None and user.is_banned:
         raise NotAllowed("Your account may not comment.")
     parent = resolve_parent(post, data.parent_id, settings, user, own_pending_ids)
-    body = sanitize.normalize_text(data.body).strip()
-    if not body:
-        raise CommentError("Write something first.")
-    if len(body) > settings.comment_max_length:
-        raise CommentError(f"Comments are limited to {settings.comment_max_length} characters.")
+    body = checked_body(data.body, settings)
     result = sanitize.sanitize_comment(body)
 
     if user is not None:
@@ -179,6 +175,16 @@ def submit_comment(
         comment.moderated_at = now
     place_in_thread(comment, parent)
     return comment
+
+
+def checked_body(body: str, settings: Settings) -> str:
+    """The normalized body, or a CommentError when it is empty or too long."""
+    text = sanitize.normalize_text(body).strip()
+    if not text:
+        raise CommentError("Write something first.")
+    if len(text) > settings.comment_max_length:
+        raise CommentError(f"Comments are limited to {settings.comment_max_length} characters.")
+    return text
 
 
 def place_in_thread(comment: Comment, parent: Comment | None) -> None:
@@ -264,11 +270,7 @@ def edit_comment(comment: Comment, body: str, user: User, settings: Settings) ->
     """A member edits their own comment; the rules run again and may hold it."""
     if not can_edit(comment, user, settings):
         raise EditWindowClosed("This comment can no longer be edited.")
-    text = sanitize.normalize_text(body).strip()
-    if not text:
-        raise CommentError("Write something first.")
-    if len(text) > settings.comment_max_length:
-        raise CommentError(f"Comments are limited to {settings.comment_max_length} characters.")
+    text = checked_body(body, settings)
     result = sanitize.sanitize_comment(text)
     decision = moderation_rules.evaluate(
         moderation_rules.Submission(
