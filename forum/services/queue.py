@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flask import g, has_request_context
 from sqlalchemy import Select, exists, func, or_, select, tuple_, union_all
 from sqlalchemy.orm import selectinload
 
@@ -181,7 +182,10 @@ def queue_page(
 
 
 def tab_counts() -> dict[str, int]:
-    """Comments per tab: one grouped count and one count of flagged comments."""
+    """Comments per tab: one grouped count and one count of flagged comments.
+
+    Kept for the rest of the request, so the header's pending badge reuses it.
+    """
     counts = dict.fromkeys(TABS, 0)
     for status, n in db.session.execute(
         select(Comment.status, func.count(Comment.id)).group_by(Comment.status)
@@ -193,7 +197,22 @@ def tab_counts() -> dict[str, int]:
         )
         or 0
     )
+    if has_request_context():
+        g.tab_counts = counts
     return counts
+
+
+def pending_count() -> int:
+    """Comments awaiting moderation: the tab counts of this request, or one indexed count."""
+    counts = g.get("tab_counts") if has_request_context() else None
+    if counts is not None:
+        return counts["pending"]
+    return (
+        db.session.scalar(
+            select(func.count()).select_from(Comment).where(Comment.status == Status.PENDING)
+        )
+        or 0
+    )
 
 
 def author_key(comment: Comment) -> str:
