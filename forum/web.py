@@ -6,7 +6,8 @@ from datetime import datetime
 
 from flask import Flask, request
 from flask_login import current_user
-from sqlalchemy import select
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import Select, select
 from werkzeug.exceptions import NotFound
 
 from forum.extensions import db
@@ -55,3 +56,11 @@ def page_arg(name: str = "page") -> int:
     if not raw.isdigit() or not 1 <= int(raw) <= 1_000_000:
         raise NotFound()
     return int(raw)
+
+
+def paginate_or_404(stmt: Select, per_page: int) -> Pagination:
+    """One page of `stmt` for the page in the query string; a page past the end is a 404."""
+    pagination = db.paginate(stmt, page=page_arg(), per_page=per_page, error_out=False)
+    if pagination.page > 1 and not pagination.items:
+        raise NotFound()
+    return pagination

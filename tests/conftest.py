@@ -99,6 +99,11 @@ def app(database_url, tmp_path, app_config):
     if app.config["RATELIMIT_ENABLED"]:
         limiter.reset()
     yield app
+    empty_database(app, database_url)
+
+
+def empty_database(app, database_url: str | None) -> None:
+    """After a test: drop the in-memory schema, or empty the run's PostgreSQL database."""
     with app.app_context():
         db.session.remove()
         if database_url is None:

@@ -18,7 +18,7 @@ from werkzeug.routing import AnyConverter, Rule
 from forum import create_app
 from forum.extensions import db
 from forum.models import Ban, BanKind, Role, Status, Tag
-from tests.conftest import _truncate_all, login_as, make_test_app
+from tests.conftest import empty_database, login_as, make_test_app
 from tests.factories import make_comment, make_post, make_user
 
 ROLES = ("anonymous", "member", "banned", "moderator", "admin")
@@ -160,13 +160,7 @@ def walk_app(database_url, tmp_path_factory):
         db.create_all()
     app.extensions["walk_world"] = None
     yield app
-    with app.app_context():
-        db.session.remove()
-        if database_url is None:
-            db.drop_all()
-        else:
-            _truncate_all()
-        db.engine.dispose()
+    empty_database(app, database_url)
 
 
 @pytest.fixture

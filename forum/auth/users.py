@@ -11,7 +11,7 @@ from forum.forms import ActionForm
 from forum.models import Role, User
 from forum.security import log_event
 from forum.services import accounts
-from forum.web import page_arg
+from forum.web import paginate_or_404
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
@@ -30,14 +30,9 @@ def require_admin():
 def index():
     """Users newest first, with a search by username or email."""
     query = request.args.get("q", "")[:254]
-    pagination = db.paginate(
-        accounts.users_listing(query),
-        page=page_arg(),
-        per_page=current_app.config["USERS_PER_PAGE"],
-        error_out=False,
+    pagination = paginate_or_404(
+        accounts.users_listing(query), current_app.config["USERS_PER_PAGE"]
     )
-    if pagination.page > 1 and not pagination.items:
-        abort(404)
     return render_template(
         "auth/users.html",
         pagination=pagination,

@@ -36,7 +36,7 @@ from forum.forms import ActionForm
 from forum.models import User
 from forum.security import log_event
 from forum.services import accounts
-from forum.web import page_arg
+from forum.web import paginate_or_404
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 bp.register_blueprint(users_bp)  # /auth/users/: the admins' page
@@ -218,14 +218,9 @@ def my_profile():
 def profile(username: str):
     """A member's public page: their comments that readers can see."""
     user = db.first_or_404(select(User).where(User.username_key == username.casefold()))
-    pagination = db.paginate(
-        accounts.approved_comments(user),
-        page=page_arg(),
-        per_page=current_app.config["PROFILE_COMMENTS_PER_PAGE"],
-        error_out=False,
+    pagination = paginate_or_404(
+        accounts.approved_comments(user), current_app.config["PROFILE_COMMENTS_PER_PAGE"]
     )
-    if pagination.page > 1 and not pagination.items:
-        abort(404)
     return render_template("auth/profile.html", user=user, pagination=pagination)
 
 

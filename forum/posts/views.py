@@ -21,7 +21,7 @@ from forum.forms import ActionForm
 from forum.models import Post, Tag
 from forum.posts.forms import PostForm
 from forum.services import posts as post_service
-from forum.web import page_arg
+from forum.web import page_arg, paginate_or_404
 
 bp = Blueprint("posts", __name__)
 
@@ -40,15 +40,9 @@ def tag(slug: str):
 
 
 def _post_list(tag: Tag | None):
-    pagination = db.paginate(
-        post_service.recent_posts(tag),
-        page=page_arg(),
-        per_page=current_app.config["POSTS_PER_PAGE"],
-        error_out=False,
-        count=True,
+    pagination = paginate_or_404(
+        post_service.recent_posts(tag), current_app.config["POSTS_PER_PAGE"]
     )
-    if pagination.page > 1 and not pagination.items:
-        abort(404)
     counts = post_service.response_counts([p.id for p in pagination.items])
     return render_template("posts/index.html", pagination=pagination, counts=counts, tag=tag)
 
