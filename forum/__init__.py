@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from forum.config import DEFAULTS, finish_config
+from forum.ids import IdConverter
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -18,6 +19,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         template_folder="../templates",
         static_folder="../static",
     )
+    # Every <int:...> in a URL is range-checked before a view or a query sees it.
+    app.url_map.converters["int"] = IdConverter
     app.config.from_mapping(DEFAULTS)
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("FORUM")

@@ -8,6 +8,8 @@ from typing import Any
 
 from flask import Flask
 
+from forum.links import DEVELOPMENT_BASE_URL, normalize_base_url, trusted_hosts
+
 DEFAULTS: dict[str, Any] = {
     "FORUM_NAME": "Forum",
     # Database: FORUM_DATABASE_URL; SQLite under instance/ when unset.
@@ -69,8 +71,14 @@ DEFAULTS: dict[str, Any] = {
     ],
     # One-click links in mails to moderators stay valid this long.
     "MODERATION_LINK_MAX_AGE_DAYS": 14,
-    # Absolute links in mail sent outside a request (the send-mail command).
-    "BASE_URL": "http://localhost:5000",
+    # The forum's public address: every absolute link (mail, feeds, canonical links) is
+    # built from it, never from the request's Host. Unset, it is the development address
+    # (`make serve` refuses to start without it).
+    "BASE_URL": None,
+    # Hosts a request may name (Flask's TRUSTED_HOSTS; any other Host answers 400): a list,
+    # or a comma-separated string. Unset: the base URL's host, plus localhost, 127.0.0.1
+    # and ::1 when the base URL is itself local.
+    "TRUSTED_HOSTS": None,
     # Mail (Flask-Mail)
     "MAIL_SERVER": "localhost",
     "MAIL_PORT": 25,
@@ -93,6 +101,12 @@ DEFAULTS: dict[str, Any] = {
 def finish_config(app: Flask) -> None:
     """Resolve settings that depend on others once every source is loaded."""
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app)
+    configured = app.config.get("BASE_URL")
+    app.config["BASE_URL_CONFIGURED"] = bool(configured)
+    app.config["BASE_URL"] = normalize_base_url(configured or DEVELOPMENT_BASE_URL)
+    app.config["TRUSTED_HOSTS"] = trusted_hosts(
+        app.config["BASE_URL"], app.config.get("TRUSTED_HOSTS")
+    )
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = instance_secret(Path(app.instance_path))
     if app.config["HTTPS"]:

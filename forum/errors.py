@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 import time
 
-from flask import Flask, render_template, request
+from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from forum.extensions import db, limiter
 
@@ -26,6 +26,9 @@ def http_error(error: HTTPException):
     # A page a view built for this refusal (a rate limit's on_breach): send it as it is.
     if error.response is not None:
         return error.response
+    if isinstance(error, SecurityError):
+        # An untrusted Host: no URL can be built, so no templated page either.
+        return Response("Bad request: unknown host.\n", 400, mimetype="text/plain")
     code = error.code or 500
     if code not in PAGES:
         return error

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 
 from flask import Flask, Response, abort, current_app, has_request_context, request
 from flask_login import current_user
+from werkzeug.exceptions import SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 # No 'unsafe-inline' anywhere: every script and style is a file under static/.
@@ -19,6 +20,7 @@ CSP = (
 )
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=()"
 BAD_FORM = "The form contained invalid characters."
+NO_FILES = "This form takes text only, not files."
 
 audit_logger = logging.getLogger("forum.audit")
 
@@ -52,10 +54,17 @@ def add_security_headers(response: Response) -> Response:
 
 
 def reject_malformed_input() -> None:
-    """NUL bytes anywhere, or invalid UTF-8 in a submitted form, get a 400, never a 500.
+    """An untrusted Host, NUL bytes anywhere, invalid UTF-8 or a file in a submitted form
+    get a 400, never a 500.
 
-    PostgreSQL refuses NUL in text, so letting one through would fail deep in a query.
+    PostgreSQL refuses NUL in text, so letting one through would fail deep in a query. No
+    form of the forum takes a file: a file part where text is expected is refused here,
+    once for every form.
     """
+    if isinstance(request.routing_exception, SecurityError):
+        # Flask could not trust the Host (TRUSTED_HOSTS): refuse before anything else
+        # runs, since no URL can be built for this request.
+        raise request.routing_exception
     if "\x00" in request.path or any(
         "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)
     ):
@@ -75,9 +84,8 @@ def reject_malformed_input() -> None:
         for key, value in request.form.items(multi=True):
             if "\x00" in key or "\x00" in value or "\ufffd" in value:
                 abort(400, description=BAD_FORM)
-        for key, upload in request.files.items(multi=True):
-            if "\x00" in key or "\x00" in (upload.filename or ""):
-                abort(400, description=BAD_FORM)
+        if request.files:
+            abort(400, description=NO_FILES)
 
 
 def is_clean_bytes(data: bytes) -> bool:

@@ -11,6 +11,7 @@ from sqlalchemy import Select, select
 from werkzeug.exceptions import NotFound
 
 from forum.extensions import db
+from forum.ids import parse_id
 from forum.services import queue
 
 
@@ -52,10 +53,10 @@ def iso_datetime(value: datetime | None) -> str:
 
 def page_arg(name: str = "page") -> int:
     """The page number from the query string; anything but a positive integer is a 404."""
-    raw = request.args.get(name, "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1_000_000:
+    page = parse_id(request.args.get(name, "1"), high=1_000_000)
+    if page is None:
         raise NotFound()
-    return int(raw)
+    return page
 
 
 def paginate_or_404(stmt: Select, per_page: int) -> Pagination:

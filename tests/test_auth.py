@@ -385,7 +385,7 @@ def test_change_password_keeps_this_session_and_ends_the_others(app, client, mem
 
 def reset_link_from(outbox) -> str:
     assert len(outbox) == 1
-    found = re.search(r"http://localhost(/auth/reset/\S+)", outbox[0].body)
+    found = re.search(r"http://127\.0\.0\.1:5000(/auth/reset/\S+)", outbox[0].body)
     assert found, outbox[0].body
     return found.group(1)
 

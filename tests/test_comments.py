@@ -305,8 +305,9 @@ def test_reply_link_prefills_parent_and_cancel_link_exists(app, client, post_id)
     html = client.get(f"/posts/{post_id}/a-post?reply_to={a}").get_data(as_text=True)
     assert f'name="parent_id" type="hidden" value="{a}"' in html
     assert "Cancel reply" in html and "Reply to " in html
-    html = client.get(f"/posts/{post_id}/a-post?reply_to=abc").get_data(as_text=True)
-    assert "Leave a Reply" in html
+    for hostile in ("abc", "-1", str(2**63), "\u0661"):
+        resp = client.get(f"/posts/{post_id}/a-post", query_string={"reply_to": hostile})
+        assert resp.status_code == 400, hostile
 
 
 def test_post_page_query_count_is_constant_for_10_and_500_comments(app, client, post_id):

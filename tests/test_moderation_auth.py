@@ -8,6 +8,7 @@ from forum.extensions import db
 from forum.models import Role, Status
 from tests.conftest import login_as
 from tests.factories import make_comment, make_post, make_user
+from tests.helpers import build_path, methods, sample_values
 
 ADMIN_ONLY = {"moderation.settings"}
 
@@ -18,19 +19,8 @@ def moderation_urls(app) -> list[tuple[str, str, str]]:
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith("moderation."):
             continue
-        values = {}
-        for name, converter in rule._converters.items():
-            if hasattr(converter, "items"):  # any(...): its first choice
-                values[name] = sorted(converter.items)[0]
-            elif type(converter).__name__ == "IntegerConverter":
-                values[name] = 1
-            else:
-                values[name] = "x"
-        with app.test_request_context():
-            from flask import url_for
-
-            url = url_for(rule.endpoint, **values)
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+        url = build_path(rule, sample_values(rule))
+        for method in methods(rule):
             found.append((rule.endpoint, method, url))
     return found
 

@@ -409,7 +409,9 @@ HOSTILE_POSTS = [
     ("/moderation/bulk", {"action": "approve", "ids": "1", "reason": "not a preset"}, 400),
     ("/moderation/bulk", {"action": "approve", "ids": "1", "note": "x" * 501}, 400),
     ("/moderation/bulk", {"action": "approve", "ids": "0"}, 400),
-    ("/moderation/bulk", {"action": "approve", "ids": str(2**31)}, 400),
+    ("/moderation/bulk", {"action": "approve", "ids": str(2**31)}, 404),
+    ("/moderation/bulk", {"action": "approve", "ids": str(2**63)}, 400),
+    ("/moderation/bulk", {"action": "approve", "ids": "\u0661"}, 400),
     ("/moderation/comments/999999/approve", {}, 404),
     ("/moderation/comments/99999999999999999999999/approve", {}, 404),
     ("/moderation/comments/9223372036854775808/spam", {}, 404),
@@ -469,13 +471,19 @@ def test_hostile_queue_queries_are_4xx(mod_client, ids, query):
 
 @pytest.mark.parametrize(
     "url",
-    ["/moderation/log?action=drop", "/moderation/log?comment=x", "/moderation/log?before=-5",
-     "/moderation/log?comment=99999999999999999999", "/moderation/comments/99999999999999999999",
+    ["/moderation/log?action=drop", "/moderation/comments/99999999999999999999",
      "/moderation/groups?kind=name", "/moderation/groups?status=deleted",
      "/moderation/comments/999999"],
 )  # fmt: skip
 def test_hostile_page_queries_are_404(mod_client, ids, url):
     assert mod_client.get(url).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "query", ["comment=x", "before=-5", "comment=99999999999999999999", "comment=%D9%A1"]
+)
+def test_impossible_numbers_in_the_log_query_are_400(mod_client, ids, query):
+    assert mod_client.get(f"/moderation/log?{query}").status_code == 400
 
 
 @pytest.mark.parametrize(

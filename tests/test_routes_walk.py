@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import pytest
-from werkzeug.routing import AnyConverter, Rule
+from werkzeug.routing import Rule
 
 from forum import create_app
 from forum.extensions import db
 from forum.models import Ban, BanKind, Role, Status, Tag
 from tests.conftest import empty_database, login_as, make_test_app
 from tests.factories import make_comment, make_post, make_user
+from tests.helpers import build_path, methods, rule_arguments, sample_values, walked_rules
 
 ROLES = ("anonymous", "member", "banned", "moderator", "admin")
 OK, LOGIN, FORBIDDEN = "ok", "login", "forbidden"
@@ -95,10 +96,7 @@ WORLD_PARAMS = {
 }
 
 _probe = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "probe"})
-URL_RULES = sorted(
-    (r for r in _probe.url_map.iter_rules() if r.endpoint != "static"),
-    key=lambda r: (r.endpoint, r.rule),
-)
+URL_RULES = walked_rules(_probe)
 
 
 def rule_for(endpoint: str) -> dict | list[Case] | None:
@@ -121,7 +119,7 @@ def walk_cases():
         if spec is None:
             continue
         cases = spec if isinstance(spec, list) else [Case(spec)]
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+        for method in methods(rule):
             for case in cases:
                 for role in ROLES:
                     label = f"-{case.label}" if case.label else ""
@@ -137,18 +135,14 @@ def walk_cases():
 def fill(rule: Rule, world: dict, params: dict | None = None) -> str:
     """The rule's URL with every parameter set from the world."""
     names = {**WORLD_PARAMS, **(params or {})}
-    values = {}
-    for arg in rule.arguments:
-        converter = rule._converters[arg]
-        if isinstance(converter, AnyConverter):
-            values[arg] = sorted(converter.items)[0]
-        elif arg in names:
-            values[arg] = world[names[arg]]
-        else:
-            pytest.fail(f"{rule.rule}: add the parameter {arg!r} to WORLD_PARAMS and `world`")
-    built = rule.build(values)
-    assert built is not None, (rule.rule, values)
-    return built[1]
+    given = {}
+    for arg in rule_arguments(rule):
+        if arg.choices:
+            continue
+        if arg.name not in names:
+            pytest.fail(f"{rule.rule}: add the parameter {arg.name!r} to WORLD_PARAMS and `world`")
+        given[arg.name] = world[names[arg.name]]
+    return build_path(rule, sample_values(rule, given))
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,12 @@ import io
 import re
 
 import pytest
-from werkzeug.routing import AnyConverter, IntegerConverter
 
 from forum.extensions import db
 from forum.models import Role
 from tests.conftest import login_as
 from tests.factories import PASSWORD, make_user
+from tests.helpers import build_path, methods, sample_values, walked_rules
 
 CSRF_ON = {"WTF_CSRF_ENABLED": True}
 TYPED = "Some text the person took ten minutes to write."
@@ -24,19 +24,9 @@ def app_config() -> dict:
 
 def post_routes(app):
     """Every rule that accepts POST, with a URL built from placeholder values."""
-    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
-        if rule.endpoint == "static" or "POST" not in rule.methods:
-            continue
-        values = {}
-        for arg in rule.arguments:
-            converter = rule._converters[arg]
-            if isinstance(converter, AnyConverter):
-                values[arg] = sorted(converter.items)[0]
-            elif isinstance(converter, IntegerConverter):
-                values[arg] = 1
-            else:
-                values[arg] = "x"
-        yield rule.endpoint, rule.build(values)[1]
+    for rule in walked_rules(app):
+        if "POST" in methods(rule):
+            yield rule.endpoint, build_path(rule, sample_values(rule))
 
 
 def csrf_token(client, path: str = "/auth/login") -> str:

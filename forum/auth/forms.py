@@ -1,9 +1,9 @@
 """Account forms: shape only; the password and username rules live in services.accounts."""
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
+from forum.forms import Form, Visible
 from forum.models import Role
 
 # Long enough for any passphrase, short enough that hashing it costs nothing extra.
@@ -14,7 +14,7 @@ def _strip(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     username = StringField(
         "Username or email", validators=[DataRequired(), Length(max=254)], filters=[_strip]
     )
@@ -22,10 +22,10 @@ class LoginForm(FlaskForm):
     remember = BooleanField("Remember me")
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(Form):
     username = StringField(
         "Username",
-        validators=[DataRequired(), Length(min=3, max=30)],
+        validators=[Visible(), Length(min=3, max=30)],
         filters=[_strip],
         description="3-30 letters, digits, _ or -.",
     )
@@ -43,7 +43,7 @@ class RegisterForm(FlaskForm):
     )
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     current_password = PasswordField(
         "Current password", validators=[DataRequired(), Length(max=PASSWORD_MAX)]
     )
@@ -54,13 +54,13 @@ class ChangePasswordForm(FlaskForm):
     )
 
 
-class ResetRequestForm(FlaskForm):
+class ResetRequestForm(Form):
     email = StringField(
         "Email or username", validators=[DataRequired(), Length(max=254)], filters=[_strip]
     )
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(Form):
     password = PasswordField("New password", validators=[DataRequired(), Length(max=PASSWORD_MAX)])
     confirm = PasswordField(
         "New password again",
@@ -68,5 +68,5 @@ class ResetPasswordForm(FlaskForm):
     )
 
 
-class RoleForm(FlaskForm):
+class RoleForm(Form):
     role = SelectField("Role", choices=[r.value for r in Role])

@@ -33,6 +33,8 @@ from forum.auth.forms import (
 from forum.auth.users import bp as users_bp
 from forum.extensions import db, limiter, login_manager, mail
 from forum.forms import ActionForm
+from forum.ids import parse_id
+from forum.links import absolute_url_for
 from forum.models import User
 from forum.security import log_event
 from forum.services import accounts
@@ -48,9 +50,10 @@ RESET_SESSION_KEY = "reset_token"
 def load_user(user_id: str) -> User | None:
     """The id is "<id>:<session token>": a new token ends every old session and cookie."""
     raw_id, _, token = user_id.partition(":")
-    if not raw_id.isdigit():
+    ident = parse_id(raw_id)
+    if ident is None:
         return None
-    user = db.session.get(User, int(raw_id))
+    user = db.session.get(User, ident)
     if user is None or (user.session_token or "") != token:
         return None
     return user
@@ -271,7 +274,7 @@ def reset_request():
         user = accounts.find_user(form.email.data)
         if user is not None:
             token = accounts.reset_token(user, current_app.config["SECRET_KEY"])
-            _send_reset_mail(user, url_for("auth.reset_link", token=token, _external=True))
+            _send_reset_mail(user, absolute_url_for("auth.reset_link", token=token))
             log_event("password reset requested", user)
         else:
             log_event("password reset requested", "<unknown>")

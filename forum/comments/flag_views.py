@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, TextAreaField
 from wtforms.validators import InputRequired, Length
 
 from forum.comments.views import bp
 from forum.extensions import db
+from forum.forms import Form
 from forum.models import Comment
 from forum.services import flags, notifications
 from forum.services import settings as settings_service
 
 
-class FlagForm(FlaskForm):
+class FlagForm(Form):
     reason = RadioField(
         "What is wrong with it?",
         choices=[SelectChoice(k, v) for k, v in flags.REASONS.items()],

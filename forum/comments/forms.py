@@ -1,23 +1,19 @@
 """The comment form: its field names are a public interface for scripts and tests."""
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, StringField, TextAreaField
 from wtforms.validators import URL, DataRequired, Email, Length, Optional, ValidationError
 
+from forum.forms import Form, IdField, Visible
 
-def http_url(_form: FlaskForm, field: StringField) -> None:
+
+def http_url(_form: Form, field: StringField) -> None:
     if field.data and not field.data.lower().startswith(("http://", "https://")):
         raise ValidationError("Only http:// and https:// addresses are allowed.")
 
 
-def integer_or_empty(_form: FlaskForm, field: HiddenField) -> None:
-    if field.data and not str(field.data).isdigit():
-        raise ValidationError("That is not a comment you can reply to.")
-
-
-class CommentForm(FlaskForm):
-    body = TextAreaField("Comment", validators=[DataRequired(), Length(max=50_000)])
-    parent_id = HiddenField(validators=[integer_or_empty, Length(max=12)])
+class CommentForm(Form):
+    body = TextAreaField("Comment", validators=[Visible(), Length(max=50_000)])
+    parent_id = IdField()
     notify_replies = BooleanField("Email me when someone replies")
     notify_decision = BooleanField("Email me when a moderator decides on my comment")
     # Spam traps: a field people never see, and when the form was shown (signed).
@@ -26,7 +22,7 @@ class CommentForm(FlaskForm):
 
 
 class GuestCommentForm(CommentForm):
-    author_name = StringField("Name", validators=[DataRequired(), Length(max=100)])
+    author_name = StringField("Name", validators=[Visible(), Length(max=100)])
     author_email = StringField(
         "Email (never shown)", validators=[DataRequired(), Email(), Length(max=254)]
     )
@@ -36,5 +32,5 @@ class GuestCommentForm(CommentForm):
     remember = BooleanField("Remember my name, email and website in this browser")
 
 
-class EditCommentForm(FlaskForm):
-    body = TextAreaField("Comment", validators=[DataRequired(), Length(max=50_000)])
+class EditCommentForm(Form):
+    body = TextAreaField("Comment", validators=[Visible(), Length(max=50_000)])

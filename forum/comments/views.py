@@ -66,7 +66,7 @@ def comment_form_for(post: Post, reply_to: int | None = None) -> CommentForm:
         form.author_email.data = author.get("email", "")
         form.author_url.data = author.get("url", "")
         form.remember.data = bool(author)
-    form.parent_id.data = str(reply_to) if reply_to else ""
+    form.parent_id.data = reply_to
     form.rendered_at.data = _serializer("comment-form").dumps(time.time())
     return form
 
@@ -84,9 +84,7 @@ def seconds_since_rendered(token: str) -> float | None:
 def render_post(post: Post, form: CommentForm, status: int = 200, page: int = 1, **extra):
     """The post page with the given form (filled in when a submission was refused)."""
     settings = settings_service.load()
-    reply_to = request.args.get("reply_to", type=int) if request.method == "GET" else None
-    if form.parent_id.data and str(form.parent_id.data).isdigit():
-        reply_to = int(form.parent_id.data)
+    reply_to = form.parent_id.data  # an id within range, or None (IdField)
     parent = db.session.get(Comment, reply_to) if reply_to else None
     if parent is not None and (parent.post_id != post.id or not parent.visible):
         own = parent.id in viewer_pending_ids() or (
@@ -95,7 +93,7 @@ def render_post(post: Post, form: CommentForm, status: int = 200, page: int = 1,
         if not own:
             parent = None
     if request.method == "GET":
-        form.parent_id.data = str(parent.id) if parent else ""
+        form.parent_id.data = parent.id if parent else None
     thread = threads.thread_page(
         post.id,
         page,
@@ -162,7 +160,7 @@ def create(post_id: int):
         return render_post(post, form, 400 if form.errors.get("csrf_token") else 422)
     data = comment_service.CommentInput(
         body=form.body.data,
-        parent_id=int(form.parent_id.data) if form.parent_id.data else None,
+        parent_id=form.parent_id.data,
         author_name=form.author_name.data if guest else "",
         author_email=form.author_email.data if guest else "",
         author_url=(form.author_url.data or "") if guest else "",
@@ -187,7 +185,7 @@ def create(post_id: int):
         return redirect(_comment_url(post, dup.existing))
     except comment_service.InvalidParent as error:
         form.parent_id.errors = [str(error)]
-        form.parent_id.data = ""
+        form.parent_id.data = None
         return render_post(post, form, 422)
     except comment_service.CommentError as error:
         form.body.errors = [str(error)]

@@ -15,11 +15,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, current_app, url_for
+from flask import Blueprint, Response, current_app
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from forum.extensions import db
+from forum.links import absolute_url_for
 from forum.models import Comment, CommentKind, Post, Tag, utcnow
 from forum.services import posts as post_service
 
@@ -53,8 +54,8 @@ def posts():
     entries = [_post_entry(post) for post in recent]
     return _atom(
         title=current_app.config["FORUM_NAME"],
-        self_url=url_for("feeds.posts", _external=True),
-        page_url=url_for("posts.index", _external=True),
+        self_url=absolute_url_for("feeds.posts"),
+        page_url=absolute_url_for("posts.index"),
         entries=entries,
     )
 
@@ -67,8 +68,8 @@ def comments():
     ).all()
     return _atom(
         title=f"Comments · {current_app.config['FORUM_NAME']}",
-        self_url=url_for("feeds.comments", _external=True),
-        page_url=url_for("posts.index", _external=True),
+        self_url=absolute_url_for("feeds.comments"),
+        page_url=absolute_url_for("posts.index"),
         entries=[_comment_entry(c, c.post) for c in recent],
     )
 
@@ -82,8 +83,8 @@ def post_comments(post_id: int):
     ).all()
     return _atom(
         title=f"Comments on {post.title}",
-        self_url=url_for("feeds.post_comments", post_id=post.id, _external=True),
-        page_url=url_for("posts.show", post_id=post.id, slug=post.slug, _external=True),
+        self_url=absolute_url_for("feeds.post_comments", post_id=post.id),
+        page_url=absolute_url_for("posts.show", post_id=post.id, slug=post.slug),
         entries=[_comment_entry(c, post) for c in recent],
         empty_updated=post.updated_at,
     )
@@ -100,9 +101,9 @@ def _visible_comments():
 def _post_entry(post: Post) -> Entry:
     return Entry(
         # Without the slug: the id stays the same when the title changes.
-        id=url_for("posts.show", post_id=post.id, _external=True),
+        id=absolute_url_for("posts.show", post_id=post.id),
         title=post.title,
-        link=url_for("posts.show", post_id=post.id, slug=post.slug, _external=True),
+        link=absolute_url_for("posts.show", post_id=post.id, slug=post.slug),
         author=post.author.username if post.author else "a former member",
         published=post.created_at,
         updated=max(post.updated_at, post.created_at),
@@ -113,9 +114,9 @@ def _post_entry(post: Post) -> Entry:
 
 def _comment_entry(comment: Comment, post: Post) -> Entry:
     return Entry(
-        id=url_for("comments.permalink", comment_id=comment.id, _external=True),
+        id=absolute_url_for("comments.permalink", comment_id=comment.id),
         title=f"Comment on {post.title} by {comment.author_name}",
-        link=url_for("comments.permalink", comment_id=comment.id, _external=True),
+        link=absolute_url_for("comments.permalink", comment_id=comment.id),
         author=comment.author_name,
         author_uri=comment.author_url if comment.user_id is None else "",
         published=comment.created_at,

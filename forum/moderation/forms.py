@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from flask import current_app
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     Field,
     HiddenField,
-    IntegerField,
     SelectChoice,
     SelectField,
     StringField,
@@ -23,6 +21,8 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from forum.forms import Form, NumberField, Visible
+from forum.ids import parse_id
 from forum.services.moderation import ACTIONS, GROUP_KINDS
 from forum.services.settings import MODES
 
@@ -31,6 +31,8 @@ GROUP_STATUSES = ("pending", "approved", "spam", "rejected")
 
 class IdListField(Field):
     """Repeated integer ids (`ids=1&ids=2`); anything else is a form error, not a 500."""
+
+    takes_many = True
 
     def __init__(self, label=None, validators=None, max_ids: int | None = None, **kwargs):
         super().__init__(label, validators, **kwargs)
@@ -41,23 +43,23 @@ class IdListField(Field):
     def process_formdata(self, valuelist: list[str]) -> None:
         self._raw = valuelist
 
-    def pre_validate(self, form: FlaskForm) -> None:
+    def pre_validate(self, form: Form) -> None:
         limit = self.max_ids or current_app.config["MODERATION_BULK_MAX"]
         if len(self._raw) > limit:
             raise ValidationError(f"Choose at most {limit} comments at a time.")
         ids = []
         for raw in self._raw:
-            raw = raw.strip()
-            if not (raw.isascii() and raw.isdigit() and len(raw) <= 10 and 0 < int(raw) < 2**31):
+            ident = parse_id(raw.strip()) if isinstance(raw, str) else None
+            if ident is None:
                 raise ValidationError("Not a comment id.")
-            ids.append(int(raw))
+            ids.append(ident)
         self.data = list(dict.fromkeys(ids))
 
     def _value(self) -> str:
         return ""
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(Form):
     """A reason that goes with a decision: one from the preset list, or typed."""
 
     reason = SelectField("Reason", choices=[], validate_choice=True, default="")
@@ -86,15 +88,15 @@ class BulkForm(DecisionForm):
 
 
 class EditForm(DecisionForm):
-    body = TextAreaField("Comment", validators=[DataRequired(), Length(max=50_000)])
+    body = TextAreaField("Comment", validators=[Visible(), Length(max=50_000)])
 
 
-class ReplyForm(FlaskForm):
-    body = TextAreaField("Your reply", validators=[DataRequired(), Length(max=50_000)])
+class ReplyForm(Form):
+    body = TextAreaField("Your reply", validators=[Visible(), Length(max=50_000)])
     next = HiddenField(validators=[Length(max=2000)])
 
 
-class BanForm(FlaskForm):
+class BanForm(Form):
     account = BooleanField("Their account")
     email = BooleanField("Their email address")
     ip = BooleanField("Their IP address")
@@ -103,7 +105,7 @@ class BanForm(FlaskForm):
     next = HiddenField(validators=[Length(max=2000)])
 
 
-class UndoForm(FlaskForm):
+class UndoForm(Form):
     batch = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9a-f]{30}$")])
     next = HiddenField(validators=[Length(max=2000)])
 
@@ -117,7 +119,7 @@ class GroupActionForm(DecisionForm):
     action = SelectField(choices=list(ACTIONS), validators=[InputRequired()])
 
 
-class SettingsForm(FlaskForm):
+class SettingsForm(Form):
     moderation_mode = SelectField(
         "Hold comments",
         choices=[
@@ -126,7 +128,7 @@ class SettingsForm(FlaskForm):
             SelectChoice("off", "only when another rule holds them"),
         ],
     )
-    max_links = IntegerField(
+    max_links = NumberField(
         "Hold a comment with this many links or more (0: never)",
         validators=[InputRequired(), NumberRange(0, 1000)],
     )
@@ -137,33 +139,33 @@ class SettingsForm(FlaskForm):
         "Block words and phrases (spam), one a line", validators=[Length(max=20_000)]
     )
     hold_on_sanitized = BooleanField("Hold a comment when the sanitizer removed markup")
-    min_submit_seconds = IntegerField(
+    min_submit_seconds = NumberField(
         "A form sent back within this many seconds is spam (0: off)",
         validators=[InputRequired(), NumberRange(0, 600)],
     )
-    flags_to_requeue = IntegerField(
+    flags_to_requeue = NumberField(
         "Reader flags that send a comment back to the queue (0: never)",
         validators=[InputRequired(), NumberRange(0, 1000)],
     )
-    digest_minutes = IntegerField(
+    digest_minutes = NumberField(
         "Mail moderators about held comments at most every N minutes",
         validators=[InputRequired(), NumberRange(1, 10_080)],
     )
-    max_depth = IntegerField("Reply levels", validators=[InputRequired(), NumberRange(1, 20)])
-    threads_per_page = IntegerField(
+    max_depth = NumberField("Reply levels", validators=[InputRequired(), NumberRange(1, 20)])
+    threads_per_page = NumberField(
         "Threads per page", validators=[InputRequired(), NumberRange(1, 500)]
     )
-    edit_window_minutes = IntegerField(
+    edit_window_minutes = NumberField(
         "Authors may edit for N minutes", validators=[InputRequired(), NumberRange(0, 100_000)]
     )
-    close_after_days = IntegerField(
+    close_after_days = NumberField(
         "Close comments after N days (0: never)",
         validators=[InputRequired(), NumberRange(0, 100_000)],
     )
-    comment_max_length = IntegerField(
+    comment_max_length = NumberField(
         "Longest comment (characters)", validators=[InputRequired(), NumberRange(100, 50_000)]
     )
-    duplicate_window_seconds = IntegerField(
+    duplicate_window_seconds = NumberField(
         "Refuse the same comment again within N seconds",
         validators=[InputRequired(), NumberRange(0, 86_400)],
     )

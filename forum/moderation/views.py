@@ -25,6 +25,7 @@ from sqlalchemy.orm import selectinload
 
 from forum.extensions import db, login_manager
 from forum.forms import ActionForm
+from forum.ids import id_arg
 from forum.models import Ban, BanKind, Comment, ModerationAction, Post, Role, Status, User
 from forum.moderation.forms import (
     BanForm,
@@ -45,7 +46,6 @@ from forum.services.accounts import safe_next
 bp = Blueprint("moderation", __name__, url_prefix="/moderation")
 
 NOTICE_KEY = "moderation_notice"
-MAX_ID = 2**31 - 1
 LOG_PER_PAGE = 50
 LOG_ACTIONS = (
     *moderation.ACTIONS,
@@ -68,14 +68,6 @@ def require_moderator():
     if not current_user.is_moderator:
         abort(403)
     return None
-
-
-@bp.url_value_preprocessor
-def refuse_impossible_ids(_endpoint: str | None, values: dict | None) -> None:
-    """Ids beyond the integer columns' range cannot exist (and SQLite cannot bind them)."""
-    for key, value in (values or {}).items():
-        if key.endswith("_id") and isinstance(value, int) and value > MAX_ID:
-            abort(404)
 
 
 def text_arg(name: str, limit: int) -> str:
@@ -150,21 +142,12 @@ def done(outcome: moderation.Outcome, next_url: str | None = None):
 # The queue ----------------------------------------------------------------------
 
 
-def int_arg(name: str, low: int = 1, high: int = MAX_ID) -> int | None:
-    raw = request.args.get(name, "")
-    if raw == "":
-        return None
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
-        abort(404)
-    return int(raw)
-
-
 def queue_filter() -> queue_service.QueueFilter:
     """The tab and filters from the query string; anything we did not offer is a 404."""
     try:
         return queue_service.QueueFilter(
             tab=request.args.get("tab", "pending"),
-            post_id=int_arg("post", high=MAX_ID),
+            post_id=id_arg("post"),
             author=text_arg("author", 254),
             q=text_arg("q", queue_service.MAX_SEARCH),
             order=request.args.get("order", "newest"),
@@ -204,7 +187,7 @@ def queue():
     """The queue: one tab, filtered, one keyset page at a time."""
     f = queue_filter()
     cfg = current_app.config
-    per_page = int_arg("per_page", 1, cfg["MODERATION_MAX_PER_PAGE"]) or cfg["MODERATION_PER_PAGE"]
+    per_page = id_arg("per_page", 1, cfg["MODERATION_MAX_PER_PAGE"]) or cfg["MODERATION_PER_PAGE"]
     page = queue_service.queue_page(f, per_page, cursor_arg("after"), cursor_arg("before"))
     counts = queue_service.tab_counts()
     args = filter_args(f)
@@ -490,8 +473,8 @@ def log():
     """The audit log, newest first, by moderator, action and comment."""
     who = text_arg("moderator", 30)
     action = request.args.get("action", "")
-    comment_id = int_arg("comment", high=MAX_ID)
-    before = int_arg("before", high=MAX_ID)
+    comment_id = id_arg("comment")
+    before = id_arg("before")
     if action and action not in LOG_ACTIONS:
         abort(404)
     stmt = select(ModerationAction).options(selectinload(ModerationAction.moderator))

@@ -9,7 +9,6 @@ from flask import (
     flash,
     redirect,
     render_template,
-    request,
     url_for,
 )
 from flask_login import current_user, login_required
@@ -18,6 +17,7 @@ from sqlalchemy import select
 from forum.comments.views import comment_form_for, render_post
 from forum.extensions import db
 from forum.forms import ActionForm
+from forum.ids import id_arg
 from forum.models import Post, Tag
 from forum.posts.forms import PostForm
 from forum.services import posts as post_service
@@ -58,8 +58,7 @@ def show(post_id: int, slug: str | None = None):
             url_for("posts.show", post_id=post.id, slug=post.slug, page=page if page > 1 else None),
             301,
         )
-    reply_to = request.args.get("reply_to", type=int)
-    return render_post(post, comment_form_for(post, reply_to), page=page)
+    return render_post(post, comment_form_for(post, id_arg("reply_to")), page=page)
 
 
 @bp.route("/posts/new", methods=["GET", "POST"])
@@ -71,18 +70,22 @@ def new():
         abort(403)
     form = PostForm()
     if form.validate_on_submit():
-        post = post_service.create_post(
-            current_user,
-            form.title.data,
-            form.body.data,
-            post_service.parse_tags(form.tags.data or ""),
-            allowed,
-        )
-        post.comments_open = form.comments_open.data
-        db.session.commit()
-        flash("Your post is published.", "success")
-        return redirect(url_for("posts.show", post_id=post.id, slug=post.slug))
-    return render_template("posts/new.html", form=form)
+        try:
+            post = post_service.create_post(
+                current_user,
+                form.title.data,
+                form.body.data,
+                post_service.parse_tags(form.tags.data or ""),
+                allowed,
+            )
+        except post_service.EmptyPost as error:
+            form[error.field].errors.append(str(error))
+        else:
+            post.comments_open = form.comments_open.data
+            db.session.commit()
+            flash("Your post is published.", "success")
+            return redirect(url_for("posts.show", post_id=post.id, slug=post.slug))
+    return render_template("posts/new.html", form=form), 422 if form.errors else 200
 
 
 @bp.post("/posts/<int:post_id>/comments-open")

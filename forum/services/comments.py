@@ -20,6 +20,8 @@ from forum.models import (
 from forum.services import moderation_rules, sanitize
 from forum.services.settings import Settings
 
+EMPTY_BODY = "Write something first."
+
 
 class CommentError(Exception):
     """A comment that cannot be accepted; the message is shown to the person."""
@@ -118,13 +120,14 @@ def submit_comment(
     if user is not None and user.is_banned:
         raise NotAllowed("Your account may not comment.")
     parent = resolve_parent(post, data.parent_id, settings, user, own_pending_ids)
-    body = checked_body(data.body, settings)
-    result = sanitize.sanitize_comment(body)
+    body, result = checked_body(data.body, settings)
 
     if user is not None:
         name, email, url = user.username, user.email_key, ""
     else:
         name = sanitize.normalize_text(data.author_name).strip()
+        if sanitize.is_blank(name):
+            raise CommentError("Give a name to comment under.")
         email = data.author_email.strip().casefold()
         url = data.author_url.strip()
     fingerprint = sanitize.body_fingerprint(body)
@@ -177,14 +180,19 @@ def submit_comment(
     return comment
 
 
-def checked_body(body: str, settings: Settings) -> str:
-    """The normalized body, or a CommentError when it is empty or too long."""
+def checked_body(body: str, settings: Settings) -> tuple[str, sanitize.SanitizeResult]:
+    """The normalized body and its sanitized HTML, or a CommentError when a reader would
+    see nothing (only invisible characters, or markup that renders nothing) or it is too
+    long."""
     text = sanitize.normalize_text(body).strip()
-    if not text:
-        raise CommentError("Write something first.")
+    if sanitize.is_blank(text):
+        raise CommentError(EMPTY_BODY)
     if len(text) > settings.comment_max_length:
         raise CommentError(f"Comments are limited to {settings.comment_max_length} characters.")
-    return text
+    result = sanitize.sanitize_comment(text)
+    if sanitize.is_blank_html(result.html):
+        raise CommentError(EMPTY_BODY)
+    return text, result
 
 
 def place_in_thread(comment: Comment, parent: Comment | None) -> None:
@@ -270,8 +278,7 @@ def edit_comment(comment: Comment, body: str, user: User, settings: Settings) ->
     """A member edits their own comment; the rules run again and may hold it."""
     if not can_edit(comment, user, settings):
         raise EditWindowClosed("This comment can no longer be edited.")
-    text = checked_body(body, settings)
-    result = sanitize.sanitize_comment(text)
+    text, result = checked_body(body, settings)
     decision = moderation_rules.evaluate(
         moderation_rules.Submission(
             body=text,

@@ -457,17 +457,15 @@ def edit_and_approve(
 ) -> Outcome:
     """Replace the text (sanitized again), then approve; undo restores both."""
     now = now or utcnow()
-    text = sanitize.normalize_text(body).strip()
-    if not text:
-        raise ModerationError("The comment cannot be empty.")
-    if len(text) > settings.comment_max_length:
-        raise ModerationError(f"Comments are limited to {settings.comment_max_length} characters.")
+    try:
+        text, result = comment_service.checked_body(body, settings)
+    except comment_service.CommentError as error:
+        raise ModerationError(str(error)) from error
     outcome = Outcome("edit", batch or new_batch())
     if comment.status not in ALLOWED_FROM["approve"] | {Status.APPROVED}:
         outcome.refused.append(comment.id)
         return outcome
     if text != comment.body_source:
-        result = sanitize.sanitize_comment(text)
         domains = sanitize.link_domains(result.html)
         before = {
             "body_source": comment.body_source,

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import after_this_request, current_app, g, has_request_context, url_for
+from flask import after_this_request, current_app, g
 from flask_mail import Message
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import delete, func, select
@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import aliased, selectinload
 
 from forum.extensions import db, mail, take_write_lock_up_front
+from forum.links import absolute_url_for
 from forum.models import Comment, OutboxMail, Role, Setting, Status, User, utcnow
 from forum.services import sanitize
 from forum.services import settings as settings_service
@@ -42,18 +43,10 @@ def _link_serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="moderation-link")
 
 
-def external_url(endpoint: str, **values) -> str:
-    """An absolute URL, inside a request or not (the send-mail command uses BASE_URL)."""
-    if has_request_context():
-        return url_for(endpoint, _external=True, **values)
-    with current_app.test_request_context(base_url=current_app.config["BASE_URL"]):
-        return url_for(endpoint, _external=True, **values)
-
-
 def moderation_link(comment_id: int) -> str:
     """A signed one-click link that opens this comment in the dashboard."""
     token = _link_serializer().dumps(comment_id)
-    return external_url("moderation.open_link", token=token)
+    return absolute_url_for("moderation.open_link", token=token)
 
 
 def comment_from_link(token: str, max_age_seconds: int) -> int | None:
@@ -105,7 +98,7 @@ def decision_made(comment: Comment, status: Status, reason: str, now: datetime) 
         subject = f"Your comment on “{title}” is published"
         body = (
             f"Hello {comment.author_name},\n\nyour comment on “{title}” was approved:\n"
-            f"{external_url('comments.permalink', comment_id=comment.id)}\n"
+            f"{absolute_url_for('comments.permalink', comment_id=comment.id)}\n"
         )
         kind = "approved"
     elif status is Status.REJECTED:
@@ -175,7 +168,7 @@ def replies_visible(comment_ids: Iterable[int], now: datetime) -> None:
             f"{reply.author_name} replied to your comment on “{title}”",
             f"Hello {above.author_name},\n\n{reply.author_name} replied to your comment "
             f"on “{title}”:\n\n{sanitize.excerpt(reply.body_html, 500)}\n\n"
-            f"Read it here: {external_url('comments.permalink', comment_id=reply.id)}\n",
+            f"Read it here: {absolute_url_for('comments.permalink', comment_id=reply.id)}\n",
             "reply",
             reply.id,
             _grace(now),
@@ -242,7 +235,7 @@ def held_digest(now: datetime | None = None) -> int:
         )
     if total > len(newest):
         lines.append(f"… and {total - len(newest)} more.")
-    lines.append(f"\nThe queue: {external_url('moderation.queue')}\n")
+    lines.append(f"\nThe queue: {absolute_url_for('moderation.queue')}\n")
     body = "\n".join(lines)
     noun = "comment" if total == 1 else "comments"
     subject = f"[{current_app.config['FORUM_NAME']}] {total} {noun} to moderate"

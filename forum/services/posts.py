@@ -17,6 +17,14 @@ class NotAllowedToPost(Exception):
     """The member's role may not write posts, or the member is banned."""
 
 
+class EmptyPost(ValueError):
+    """A title or body a reader would see nothing of; `field` names which."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__("This field is required.")
+        self.field = field
+
+
 def slugify(text: str, max_length: int = 80) -> str:
     """A slug for URLs: 'Héllo, World!' -> 'hello-world'; '日本語のタグ' stays itself.
 
@@ -63,7 +71,11 @@ def create_post(
     """Write a post: body sanitized like comments, tags created as needed."""
     if not can_write_posts(author, allowed_roles):
         raise NotAllowedToPost()
+    if sanitize.is_blank(title):
+        raise EmptyPost("title")
     result = sanitize.sanitize_post(body)
+    if sanitize.is_blank_html(result.html):
+        raise EmptyPost("body")
     post = Post(
         author=author,
         title=title.strip(),

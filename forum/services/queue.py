@@ -17,6 +17,7 @@ from sqlalchemy import Select, exists, func, or_, select, tuple_, union_all
 from sqlalchemy.orm import selectinload
 
 from forum.extensions import db
+from forum.ids import parse_id
 from forum.models import Comment, Flag, Status
 from forum.services.moderation import GROUP_KINDS
 
@@ -59,9 +60,10 @@ class Cursor:
         try:
             when, _, ident = raw.partition("~")
             created = datetime.fromisoformat(when)
-            if created.tzinfo is None or not ident.isdigit() or len(ident) > 18:
+            number = parse_id(ident, low=0)
+            if created.tzinfo is None or number is None:
                 raise ValueError(raw)
-            return cls(created, int(ident))
+            return cls(created, number)
         except ValueError as error:
             raise BadCursor(raw) from error
 
@@ -113,8 +115,8 @@ def queue_select(f: QueueFilter) -> Select:
     if f.post_id is not None:
         stmt = stmt.where(Comment.post_id == f.post_id)
     author = f.author.strip()
-    if author.startswith("user:") and author[5:].isdigit():
-        stmt = stmt.where(Comment.user_id == int(author[5:]))
+    if author.startswith("user:") and parse_id(author[5:]) is not None:
+        stmt = stmt.where(Comment.user_id == parse_id(author[5:]))
     elif "@" in author:
         stmt = stmt.where(Comment.author_email == author.casefold())
     elif author:

@@ -93,6 +93,9 @@ _NON_NESTING = frozenset(
     | {"html", "head", "body"}
 )
 
+# Letters (category Lo/So) that fonts draw as nothing: spammers' favourite "empty" names.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _SURROGATES_RE = re.compile("[\ud800-\udfff]")
 _CONTROLS_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SCHEME_RE = re.compile(r"([a-z][a-z0-9+.\-]*):")
@@ -123,6 +126,18 @@ def sanitize_comment(text: str) -> SanitizeResult:
 def sanitize_post(text: str) -> SanitizeResult:
     """Sanitize a post body: the comment allowlist plus h2, h3, h4 and hr."""
     return _sanitize(text, _POST_POLICY)
+
+
+def is_blank(text: str) -> bool:
+    """True when a reader would see nothing: only white space, control and format
+    characters (Unicode Zs, Cc, Cf: zero-width spaces and joiners, U+2060, U+FEFF, bidi
+    controls) and the few letters that are drawn as nothing (Hangul fillers, braille blank)."""
+    return all(_is_invisible(ch) or ch in _BLANK_LETTERS for ch in text)
+
+
+def is_blank_html(html_text: str) -> bool:
+    """True when sanitized HTML renders no visible text (`<p><b></b></p>`, `&nbsp;`)."""
+    return is_blank(_plain_text(html_text))
 
 
 def count_links(html_text: str) -> int:
@@ -276,6 +291,9 @@ class _Filter:
         if not foreign and name in self.policy.tags:
             attrs = self._attributes(name, element.attrib)
             children = self._children(element, depth, flow=name == "blockquote")
+            if name == "a" and not any(key == "href" for key, _ in attrs):
+                # A link without a target is no link: keep its text, not an empty <a>.
+                return children
             block = name in _BLOCK or any(
                 isinstance(child, _Element) and child.block for child in children
             )
@@ -337,10 +355,8 @@ def _bleach_attribute_check(
 def _link_attributes(attrs: dict[Any, str], new: bool = False) -> dict[Any, str] | None:
     href_key = (None, "href")
     href = attrs.get(href_key)
-    if href is not None and _url_problem(href) is not None:
-        if new:
-            return None
-        del attrs[href_key]
+    if href is None or _url_problem(href) is not None:
+        return None  # linkify then keeps the text without the <a>
     for key in list(attrs):
         if key not in ("_text", href_key, (None, "title")):
             del attrs[key]
@@ -370,7 +386,7 @@ def _url_problem(value: str) -> str | None:
 
 
 def _is_invisible(ch: str) -> bool:
-    return ch <= " " or ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zs")
+    return ch <= " " or ch.isspace() or unicodedata.category(ch) in _INVISIBLE_CATEGORIES
 
 
 def _flow(nodes: list[_Node]) -> list[_Node]:
