@@ -31,8 +31,9 @@ run: install
 	@echo "  Forum:      http://$(HOST):$(PORT)/"
 	@echo "  Moderator:  moderator / demo-password-2026   (admin: admin / demo-password-2026)"
 	@echo
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	FORUM_BASE_URL="$${FORUM_BASE_URL:-http://$(HOST):$(PORT)}" $(FLASK) run --host $(HOST) --port $(PORT)
 
+# gunicorn.conf.py refuses to start without FORUM_BASE_URL (links in mail and feeds).
 serve: install
 	$(FLASK) db upgrade
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app

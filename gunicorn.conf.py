@@ -32,3 +32,16 @@ if _control == "off":
     control_socket_disable = True
 elif _control:
     control_socket = _control
+
+
+def on_starting(server):
+    """Refuse to serve without FORUM_BASE_URL: links in mail and feeds are built from it,
+    and guessing (or taking the request's Host) would send them somewhere else."""
+    from forum import create_app
+
+    if not create_app().config["BASE_URL_CONFIGURED"]:
+        server.log.error(
+            "FORUM_BASE_URL is not set: set it to the forum's public address, e.g. "
+            "FORUM_BASE_URL=https://forum.example.org (or BASE_URL in instance/config.py)."
+        )
+        raise SystemExit(2)

@@ -124,6 +124,7 @@ class Bench:
         return {
             "FORUM_DATABASE_URL": self.url,
             "FORUM_SECRET_KEY": "bench-secret-key",
+            "FORUM_BASE_URL": "http://127.0.0.1:5000",
             "FORUM_RATELIMIT_ENABLED": "false",
             "FORUM_MODERATION_MIN_SUBMIT_SECONDS": "0",
             "FORUM_MAIL_SUPPRESS_SEND": "true",

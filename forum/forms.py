@@ -56,7 +56,7 @@ class Visible:
 
 
 class IdField(HiddenField):
-    """A hidden id (`parent_id`): empty, or ASCII digits within 64 bits; `data` is an int
+    """A hidden id (`parent_id`): empty, or ASCII digits within the id range; `data` is an int
     or None, so nothing downstream converts or range-checks it again."""
 
     def __init__(self, label: str | None = None, validators: Any = None, **kwargs: Any) -> None:

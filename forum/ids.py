@@ -1,8 +1,9 @@
 """One range check for every integer that reaches SQL: ids, page numbers, cursors.
 
-SQLite and PostgreSQL store at most 64-bit signed integers, and their drivers raise
-(OverflowError) on anything larger, so an id from a URL, a query string or a form is
-checked here, once, before any query sees it. Only ASCII digits count: `str.isdigit`
+Ids are `Integer` columns: 64-bit on SQLite but 32-bit on PostgreSQL, whose driver
+refuses a larger parameter ("integer out of range"), while SQLite's raises OverflowError
+past 64 bits. So an id from a URL, a query string or a form is checked here, once,
+against the smaller range, before any query sees it. Only ASCII digits count: `str.isdigit`
 and `int()` also take other scripts' digits (`"١"` is 1) and superscripts (`"²"`, which
 `int()` then refuses).
 """
@@ -14,7 +15,7 @@ from typing import Any
 from flask import abort, request
 from werkzeug.routing import BaseConverter, Map, ValidationError
 
-MAX_ID = 2**63 - 1
+MAX_ID = 2**31 - 1  # PostgreSQL `integer`
 _MAX_DIGITS = len(str(MAX_ID))
 
 
@@ -34,13 +35,13 @@ def is_id(value: Any, low: int = 1, high: int = MAX_ID) -> bool:
 
 
 class IdConverter(BaseConverter):
-    """`<int:...>` for the whole app: ASCII digits up to 2**63-1, anything else is a 404."""
+    """`<int:...>` for the whole app: ASCII digits from 1 to MAX_ID, anything else is a 404."""
 
     regex = r"[0-9]+"
     weight = 50
     part_isolating = True
 
-    def __init__(self, map: Map, min: int = 0, max: int = MAX_ID) -> None:
+    def __init__(self, map: Map, min: int = 1, max: int = MAX_ID) -> None:
         super().__init__(map)
         self.min, self.max = min, max
 

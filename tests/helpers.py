@@ -15,11 +15,18 @@ from urllib.parse import quote
 from flask import Flask
 from werkzeug.routing import Rule
 
+from forum.extensions import db
+from forum.models import Ban, BanKind, Role, Status, Tag
+from tests.factories import make_comment, make_post, make_user
+
 _ARGUMENT = re.compile(
     r"<(?:(?P<converter>[A-Za-z_]\w*)(?:\((?P<args>[^)]*)\))?:)?(?P<name>[A-Za-z_]\w*)>"
 )
-# Ids of 64 bits and past, negatives, zero and another script's digits.
-HOSTILE_IDS = ("0", "-1", str(2**63 - 1), str(2**63), str(10**20), "9" * 400, "\u0661")
+# Ids at and past 32 and 64 bits, negatives, zero and another script's digits.
+HOSTILE_IDS = (
+    "0", "-1", str(2**31 - 1), str(2**31), str(2**63 - 1), str(2**63), str(10**20), "9" * 400,
+    "\u0661",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -93,3 +100,67 @@ def hostile_id_paths(
         path = build_path(rule, values)
         for raw in HOSTILE_IDS:
             yield name, raw, path.replace(str(marker), quote(raw, safe="-"), 1)
+
+
+# URL parameter -> key of `world` (a Case's params override these).
+WORLD_PARAMS = {
+    "post_id": "post",
+    "slug": "post_slug",
+    "comment_id": "member_comment",
+    "user_id": "bob",
+    "username": "member_name",
+    "ban_id": "ban",
+    "token": "link_token",
+}
+
+
+def world_path(rule: Rule, world: dict, params: dict | None = None) -> str:
+    """The rule's URL with every parameter set from the world (`any` takes its first)."""
+    names = {**WORLD_PARAMS, **(params or {})}
+    given = {}
+    for arg in rule_arguments(rule):
+        if arg.choices:
+            continue
+        if arg.name not in names:
+            raise KeyError(f"{rule.rule}: add the parameter {arg.name!r} to WORLD_PARAMS")
+        given[arg.name] = world[names[arg.name]]
+    return build_path(rule, sample_values(rule, given))
+
+
+def build_world(app) -> dict:
+    """One user per role and the objects URLs point at; returns their ids (commits)."""
+    from forum.services import notifications
+
+    admin = make_user(Role.ADMIN, username="root")
+    moderator = make_user(Role.MODERATOR, username="mod")
+    member = make_user(username="member")
+    banned = make_user(username="banned", is_banned=True)
+    bob = make_user(username="bob")
+    post = make_post(admin, title="Walked post")
+    tag = Tag(name="Walk", slug="walk")
+    post.tags.append(tag)
+    member_comment = make_comment(post, user=member, body="The member's comment")
+    other_comment = make_comment(post, user=bob, body="Bob's comment")
+    pending = make_comment(post, status=Status.PENDING, body="A held guest comment")
+    ban = Ban(kind=BanKind.EMAIL, value="spammer@example.net", created_by_id=admin.id)
+    db.session.add(ban)
+    db.session.commit()
+    link = notifications.moderation_link(pending.id)
+    return {
+        "users": {
+            "member": member.id,
+            "banned": banned.id,
+            "moderator": moderator.id,
+            "admin": admin.id,
+        },
+        "post": post.id,
+        "post_slug": post.slug,
+        "tag_slug": tag.slug,
+        "member_comment": member_comment.id,
+        "other_comment": other_comment.id,
+        "pending_comment": pending.id,
+        "bob": bob.id,
+        "member_name": member.username,
+        "ban": ban.id,
+        "link_token": link.rstrip("/").rsplit("/", 1)[1],
+    }

@@ -201,6 +201,7 @@ def gunicorn(database: str, tmp_path):
         **{k: v for k, v in os.environ.items() if not k.startswith(("FORUM_", "GUNICORN_"))},
         "FORUM_DATABASE_URL": database,
         "FORUM_SECRET_KEY": "concurrency-test",
+        "FORUM_BASE_URL": "http://127.0.0.1:5000",
         "FORUM_RATELIMIT_ENABLED": "false",
         "FORUM_MODERATION_MIN_SUBMIT_SECONDS": "0",
         "FORUM_MAIL_SUPPRESS_SEND": "true",

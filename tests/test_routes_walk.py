@@ -17,10 +17,8 @@ from werkzeug.routing import Rule
 
 from forum import create_app
 from forum.extensions import db
-from forum.models import Ban, BanKind, Role, Status, Tag
 from tests.conftest import empty_database, login_as, make_test_app
-from tests.factories import make_comment, make_post, make_user
-from tests.helpers import build_path, methods, rule_arguments, sample_values, walked_rules
+from tests.helpers import build_world, methods, walked_rules, world_path
 
 ROLES = ("anonymous", "member", "banned", "moderator", "admin")
 OK, LOGIN, FORBIDDEN = "ok", "login", "forbidden"
@@ -84,17 +82,6 @@ RULES: dict[str, dict | list[Case] | None] = {
     "moderation.settings": ADMINS,
 }
 
-# URL parameter -> key of `world` (a Case's params override these).
-WORLD_PARAMS = {
-    "post_id": "post",
-    "slug": "post_slug",
-    "comment_id": "member_comment",
-    "user_id": "bob",
-    "username": "member_name",
-    "ban_id": "ban",
-    "token": "link_token",
-}
-
 _probe = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "probe"})
 URL_RULES = walked_rules(_probe)
 
@@ -134,15 +121,10 @@ def walk_cases():
 
 def fill(rule: Rule, world: dict, params: dict | None = None) -> str:
     """The rule's URL with every parameter set from the world."""
-    names = {**WORLD_PARAMS, **(params or {})}
-    given = {}
-    for arg in rule_arguments(rule):
-        if arg.choices:
-            continue
-        if arg.name not in names:
-            pytest.fail(f"{rule.rule}: add the parameter {arg.name!r} to WORLD_PARAMS and `world`")
-        given[arg.name] = world[names[arg.name]]
-    return build_path(rule, sample_values(rule, given))
+    try:
+        return world_path(rule, world, params)
+    except KeyError as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="module")
@@ -167,45 +149,6 @@ def world(walk_app) -> dict:
             db.session.commit()
             walk_app.extensions["walk_world"] = build_world(walk_app)
     return walk_app.extensions["walk_world"]
-
-
-def build_world(app) -> dict:
-    from forum.services import notifications
-
-    admin = make_user(Role.ADMIN, username="root")
-    moderator = make_user(Role.MODERATOR, username="mod")
-    member = make_user(username="member")
-    banned = make_user(username="banned", is_banned=True)
-    bob = make_user(username="bob")
-    post = make_post(admin, title="Walked post")
-    tag = Tag(name="Walk", slug="walk")
-    post.tags.append(tag)
-    member_comment = make_comment(post, user=member, body="The member's comment")
-    other_comment = make_comment(post, user=bob, body="Bob's comment")
-    pending = make_comment(post, status=Status.PENDING, body="A held guest comment")
-    ban = Ban(kind=BanKind.EMAIL, value="spammer@example.net", created_by_id=admin.id)
-    db.session.add(ban)
-    db.session.commit()
-    with app.test_request_context():
-        link = notifications.moderation_link(pending.id)
-    return {
-        "users": {
-            "member": member.id,
-            "banned": banned.id,
-            "moderator": moderator.id,
-            "admin": admin.id,
-        },
-        "post": post.id,
-        "post_slug": post.slug,
-        "tag_slug": tag.slug,
-        "member_comment": member_comment.id,
-        "other_comment": other_comment.id,
-        "pending_comment": pending.id,
-        "bob": bob.id,
-        "member_name": member.username,
-        "ban": ban.id,
-        "link_token": link.rstrip("/").rsplit("/", 1)[1],
-    }
 
 
 def outcome(resp) -> str:

@@ -131,3 +131,41 @@ def test_gunicorn_accepts_the_config_and_loads_the_app(tmp_path):
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("base_url", [None, "https://forum.example.org"])
+def test_gunicorn_refuses_to_start_without_a_base_url(tmp_path, base_url):
+    """Links in mail and feeds come from FORUM_BASE_URL; gunicorn will not guess it."""
+    if not GUNICORN.exists():
+        pytest.skip("gunicorn is not installed (pip install -e '.[serve]')")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FORUM_", "GUNICORN_"))}
+    env.update(
+        GUNICORN_CONTROL_SOCKET="off",
+        GUNICORN_BIND="127.0.0.1:0",
+        GUNICORN_WORKERS="1",
+        FORUM_SECRET_KEY="check-base-url",
+        FORUM_DATABASE_URL=f"sqlite:///{tmp_path / 'forum.sqlite3'}",
+    )
+    if base_url:
+        env["FORUM_BASE_URL"] = base_url
+    proc = subprocess.Popen(
+        [str(GUNICORN), "-c", "gunicorn.conf.py", "wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output, _ = proc.communicate(timeout=8)
+    except subprocess.TimeoutExpired:  # still serving: it started
+        proc.terminate()
+        output, _ = proc.communicate(timeout=30)
+        started = True
+    else:
+        started = False
+    if base_url:
+        assert started, output
+    else:
+        assert not started and proc.returncode != 0
+        assert "FORUM_BASE_URL is not set" in output

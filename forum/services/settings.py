@@ -100,7 +100,9 @@ def _coerce(values: dict[str, Any]) -> Settings:
         elif f.type == "bool":
             value = bool(value)
         elif f.type == "tuple[str, ...]":
-            if isinstance(value, str):
+            if value is None:  # a list field left out of the form: no words
+                value = ()
+            elif isinstance(value, str):
                 value = value.splitlines()
             value = tuple(w.strip() for w in value if w and w.strip())
         elif f.name == "moderation_mode" and value not in MODES:
