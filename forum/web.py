@@ -12,6 +12,7 @@ from werkzeug.exceptions import NotFound
 
 from forum.extensions import db
 from forum.ids import parse_id
+from forum.links import absolute_url_for
 from forum.services import queue
 
 
@@ -20,6 +21,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(format_datetime, "datetime")
     app.add_template_filter(iso_datetime, "isodate")
     app.add_url_rule("/healthz", "healthz", healthz)
+    app.add_template_global(absolute_url_for)
 
 
 def healthz():

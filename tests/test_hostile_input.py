@@ -452,6 +452,13 @@ def test_feeds_use_the_base_url_whatever_the_host(app, client, feed):
     assert "evil.example" not in text
 
 
+@pytest.mark.parametrize("app_config", [ANY_HOST])
+def test_the_canonical_link_uses_the_base_url_whatever_the_host(app, client, post_id):
+    page = client.get(f"/posts/{post_id}", follow_redirects=True, headers={"Host": "evil.example"})
+    canonical = re.search(r'<link rel="canonical" href="([^"]+)"', page.get_data(as_text=True))
+    assert canonical and canonical.group(1).startswith(f"{BASE}/posts/{post_id}/")
+
+
 @pytest.mark.parametrize("app_config", [{"BASE_URL": BASE}])
 @pytest.mark.parametrize(
     "path", ["/", "/feed.atom", "/auth/login", "/moderation/", "/healthz", "/posts/1"]
