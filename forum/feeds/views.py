@@ -103,7 +103,7 @@ def _post_entry(post: Post) -> Entry:
         id=url_for("posts.show", post_id=post.id, _external=True),
         title=post.title,
         link=url_for("posts.show", post_id=post.id, slug=post.slug, _external=True),
-        author=post.author.username if post.author else "a former member",
+        author=post.author.byline if post.author else "a former member",
         published=post.created_at,
         updated=max(post.updated_at, post.created_at),
         html=post.body_html,
