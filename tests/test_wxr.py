@@ -639,3 +639,23 @@ def test_the_reader_streams_items_without_holding_the_file(tmp_path):
     assert read_at_first_event <= wxr.CHUNK_BYTES
     assert big_peak < 1.5 * small_peak
     assert big_peak < 4 * 1024 * 1024  # about 20 chunks' worth, whatever the file's size
+
+
+def test_replies_to_a_pingback_are_shown_under_it(app, client):
+    ping = comment_xml(2, kind="pingback", author="Linking Blog", date="2023-05-01 12:00:00")
+    replies = comment_xml(3, parent=2, content="Thanks for the link") + comment_xml(
+        4, parent=3, content="Reply to the reply"
+    )
+    run_import(app, wxr_document(item_xml(1, comment_xml(1) + ping + replies)))
+    with app.app_context():
+        ids = dict(db.session.execute(select(Comment.wp_id, Comment.id)).all())
+        post = db.session.scalars(select(Post)).one()
+        url = f"/posts/{post.id}/{post.slug}"
+    page = client.get(url).get_data(as_text=True)
+    assert "4 Responses" in page
+    pingbacks = page[page.index('class="pingbacks"') :]
+    anchors = re.findall(r'id="(comment-\d+)"', pingbacks)
+    assert anchors == [f"comment-{ids[2]}", f"comment-{ids[3]}", f"comment-{ids[4]}"]
+    assert "Thanks for the link" in pingbacks and "Reply to the reply" in pingbacks
+    resp = client.get(f"/comments/{ids[4]}")
+    assert resp.status_code == 302 and resp.headers["Location"].endswith(f"#comment-{ids[4]}")
