@@ -659,3 +659,34 @@ def test_replies_to_a_pingback_are_shown_under_it(app, client):
     assert "Thanks for the link" in pingbacks and "Reply to the reply" in pingbacks
     resp = client.get(f"/comments/{ids[4]}")
     assert resp.status_code == 302 and resp.headers["Location"].endswith(f"#comment-{ids[4]}")
+
+
+def test_titles_tags_slugs_and_bylines_keep_their_text(app, client):
+    tag = "Caf" + "e\u0301 " * 40  # 80 characters with combining accents, none cut
+    item = item_xml(
+        1,
+        comment_xml(1, kind="pingback", author="P" * 200),
+        title="<![CDATA[<em>Fish</em> &amp; Chips]]>",
+        post_name="fish-%c3%a9-chips",
+    ).replace(
+        "<wp:post_id>",
+        f'<category domain="post_tag"><![CDATA[{tag}]]></category>'
+        '<category domain="category"><![CDATA[<b>News</b> &amp; more]]></category><wp:post_id>',
+    )
+    summary = run_import(app, wxr_document(item, display_name="Edith Editor"))
+    assert summary.warnings == []
+    with app.app_context():
+        post = db.session.scalars(select(Post)).one()
+        assert post.title == "Fish & Chips" and post.slug == "fish-é-chips"
+        assert sorted(t.name for t in post.tags) == sorted([tag.strip(), "News & more"])
+        assert db.session.scalars(select(Comment.author_name)).one() == "P" * 200
+        url = f"/posts/{post.id}/{post.slug}"
+    page = client.get(url).get_data(as_text=True)
+    assert "by Edith Editor" in page and "<h1>Fish &amp; Chips</h1>" in page
+
+
+def test_a_title_longer_than_the_column_skips_the_post_with_a_warning(app):
+    summary = run_import(app, wxr_document(item_xml(1, comment_xml(1), title="T" * 501)))
+    assert summary.posts_created == 0 and summary.skipped == {"posts with a title too long": 1}
+    assert summary.comments_skipped == {"on posts with a title too long": 1}
+    assert "post 1: title over 500 characters" in summary.warnings[0]
