@@ -81,6 +81,9 @@ RULES: dict[str, dict | list[Case] | None] = {
     "auth.users": [Case(ADMINS, data={"role": "member"})],
     "moderation": [Case(STAFF, params={"comment_id": "pending_comment"})],
     "moderation.settings": ADMINS,
+    # Old addresses of imported posts: a 301 for everyone.
+    "legacy.old_path": [Case(EVERYONE, params={"old_path": "legacy_path"})],
+    "legacy.old_comment": [Case(EVERYONE, params={"comment_id": "legacy_comment"})],
 }
 
 # URL parameter -> key of `world` (a Case's params override these).
@@ -189,6 +192,8 @@ def build_world(app) -> dict:
     member_comment = make_comment(post, user=member, body="The member's comment")
     other_comment = make_comment(post, user=bob, body="Bob's comment")
     pending = make_comment(post, status=Status.PENDING, body="A held guest comment")
+    post.legacy_path, post.wp_id = "/2011/07/walked-post", 7
+    member_comment.wp_id = 70
     ban = Ban(kind=BanKind.EMAIL, value="spammer@example.net", created_by_id=admin.id)
     db.session.add(ban)
     db.session.commit()
@@ -211,6 +216,8 @@ def build_world(app) -> dict:
         "member_name": member.username,
         "ban": ban.id,
         "link_token": link.rstrip("/").rsplit("/", 1)[1],
+        "legacy_path": "2011/07/walked-post/",
+        "legacy_comment": "70",
     }
 
 
