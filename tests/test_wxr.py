@@ -12,7 +12,17 @@ import pytest
 from sqlalchemy import func, select
 
 from forum.extensions import db
-from forum.models import Comment, CommentKind, HoldReason, Post, Role, Status, Tag, User
+from forum.models import (
+    Comment,
+    CommentKind,
+    HoldReason,
+    ModerationAction,
+    Post,
+    Role,
+    Status,
+    Tag,
+    User,
+)
 from forum.services import demo, transfer, wxr
 from tests.conftest import count_queries, login_as
 from tests.factories import make_user
@@ -690,3 +700,45 @@ def test_a_title_longer_than_the_column_skips_the_post_with_a_warning(app):
     assert summary.posts_created == 0 and summary.skipped == {"posts with a title too long": 1}
     assert summary.comments_skipped == {"on posts with a title too long": 1}
     assert "post 1: title over 500 characters" in summary.warnings[0]
+
+
+def test_update_reapplies_statuses_and_edits_from_a_newer_export(app):
+    first = wxr_document(item_xml(7, comment_xml(1) + comment_xml(2, parent=1)))
+    newer = wxr_document(
+        item_xml(
+            7,
+            comment_xml(1, status="spam")
+            + comment_xml(2, parent=1, content="Edited on the blog.")
+            + comment_xml(3),
+            title="A better title",
+        )
+    )
+    run_import(app, first)
+    plain = run_import(app, newer)  # without --update only what is new comes in
+    assert plain.comments_created == {Status.APPROVED: 1} and plain.changes == []
+    with app.app_context():
+        assert db.session.scalar(select(Comment.status).where(Comment.wp_id == 1)) is (
+            Status.APPROVED
+        )
+    path = Path(app.instance_path) / "newer.xml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(newer, encoding="utf-8")
+    result = import_file(app, path, "--update")
+    assert result.exit_code == 0, result.output
+    assert "Changed: post 7: title changed" in result.output
+    assert "Changed: comment 1: approved -> spam" in result.output
+    assert "Changed: comment 2: text edited" in result.output
+    assert "Posts: 0 imported, 1 already present (1 updated)." in result.output
+    assert "3 already present (2 updated)" in result.output
+    with app.app_context():
+        rows = {c.wp_id: c for c in db.session.scalars(select(Comment))}
+        assert rows[1].status is Status.SPAM and not rows[1].visible
+        assert not rows[2].visible and rows[2].body_html == "<p>Edited on the blog.</p>"
+        assert rows[2].edited_at is not None and rows[3].visible
+        assert db.session.scalar(select(Post.title)) == "A better title"
+        logged = db.session.scalars(select(ModerationAction.action)).all()
+        assert logged == ["import", "import"]
+    with count_queries(app) as statements:
+        again = import_file(app, path, "--update")
+    assert again.exit_code == 0 and "Changed:" not in again.output
+    assert not [s for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE"))]
