@@ -107,3 +107,9 @@ def test_posts_written_here_carry_no_old_link_script(app, client):
     page = client.get(url).get_data(as_text=True)
     assert "legacy.js" not in page and "data-old-comment-url" not in page
     assert client.get("/written-here/").status_code == 404  # only imported posts are guessed
+
+
+def test_only_reads_are_redirected_and_routed_pages_keep_their_answers(client, imported):
+    assert client.post("/2011/07/some-slug/").status_code == 404
+    assert client.get("/auth/logout").status_code == 405  # a POST-only page stays one
+    assert client.get(imported["page"]).status_code == 200

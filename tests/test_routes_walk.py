@@ -81,8 +81,7 @@ RULES: dict[str, dict | list[Case] | None] = {
     "auth.users": [Case(ADMINS, data={"role": "member"})],
     "moderation": [Case(STAFF, params={"comment_id": "pending_comment"})],
     "moderation.settings": ADMINS,
-    # Old addresses of imported posts: a 301 for everyone.
-    "legacy.old_path": [Case(EVERYONE, params={"old_path": "legacy_path"})],
+    # Where an old #comment-N link of an imported post is now: a 301 for everyone.
     "legacy.old_comment": [Case(EVERYONE, params={"comment_id": "legacy_comment"})],
 }
 
@@ -192,7 +191,7 @@ def build_world(app) -> dict:
     member_comment = make_comment(post, user=member, body="The member's comment")
     other_comment = make_comment(post, user=bob, body="Bob's comment")
     pending = make_comment(post, status=Status.PENDING, body="A held guest comment")
-    post.legacy_path, post.wp_id = "/2011/07/walked-post", 7
+    post.wp_id = 7
     member_comment.wp_id = 70
     ban = Ban(kind=BanKind.EMAIL, value="spammer@example.net", created_by_id=admin.id)
     db.session.add(ban)
@@ -216,7 +215,6 @@ def build_world(app) -> dict:
         "member_name": member.username,
         "ban": ban.id,
         "link_token": link.rstrip("/").rsplit("/", 1)[1],
-        "legacy_path": "2011/07/walked-post/",
         "legacy_comment": "70",
     }
 

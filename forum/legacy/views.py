@@ -11,6 +11,7 @@ strictly (ASCII digits, 1 to 2**63-1), anything else is a 404.
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, request, url_for
+from werkzeug.exceptions import NotFound
 
 from forum.extensions import db
 from forum.models import Post
@@ -20,24 +21,26 @@ bp = Blueprint("legacy", __name__)
 
 
 @bp.before_app_request
-def old_query_link():
-    """`/?p=123`: WordPress's plain permalink (and every post's guid)."""
-    if request.path != "/" or request.method not in ("GET", "HEAD") or "p" not in request.args:
+def old_address():
+    """`/?p=123` (WordPress's plain permalink, and every post's guid), and any path no
+    page answers: an imported post's old permalink, or the 404 it would have been.
+
+    Only paths that matched no route come here, so a POST-only page still says 405.
+    """
+    if request.method not in ("GET", "HEAD"):
         return None
-    wp_id = legacy.strict_id(request.args.get("p"))
-    post = legacy.post_for_wp_id(wp_id) if wp_id is not None else None
-    if post is None:
-        abort(404)
-    return _to_post(post)
-
-
-@bp.get("/<path:old_path>")
-def old_path(old_path: str):
-    """A path no other page answers: an imported post's old permalink, or a 404."""
-    path, feed = legacy.split_old_path(old_path)
+    if request.path == "/" and "p" in request.args:
+        wp_id = legacy.strict_id(request.args.get("p"))
+        post = legacy.post_for_wp_id(wp_id) if wp_id is not None else None
+        if post is None:
+            abort(404)
+        return _to_post(post)
+    if type(request.routing_exception) is not NotFound:
+        return None
+    path, feed = legacy.split_old_path(request.path)
     post = legacy.post_for_old_path(path)
     if post is None:
-        abort(404)
+        return None  # the 404 it was
     if feed:
         return redirect(url_for("feeds.post_comments", post_id=post.id), 301)
     return _to_post(post)
