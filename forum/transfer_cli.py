@@ -1,4 +1,5 @@
-"""`flask --app wsgi forum import-wxr | export | import-json`: moving a forum in and out."""
+"""`flask --app wsgi forum import-wxr | import-disqus | export | import-json`: moving a
+forum in and out."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import click
 
 from forum.cli import forum_cli
 from forum.extensions import db
-from forum.services import transfer, wxr
+from forum.services import disqus, transfer, wxr
 
 T = TypeVar("T")
 
@@ -40,6 +41,22 @@ def import_wxr(file: Path, dry_run: bool, update: bool) -> None:
     _finish(summary, dry_run)
 
 
+@forum_cli.command("import-disqus")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--dry-run", is_flag=True, help="Check the file and count what it holds; write nothing."
+)
+def import_disqus(file: Path, dry_run: bool) -> None:
+    """Import a Disqus comments export (XML): threads matched to posts, every comment."""
+    with open(file, "rb") as stream:
+        try:
+            summary = _with_progress(file, lambda progress: disqus.import_disqus(stream, progress))
+        except disqus.DisqusError as error:
+            db.session.rollback()
+            raise click.ClickException(f"{file}: {error}. Nothing was imported.") from error
+    _finish(summary, dry_run)
+
+
 def _with_progress(file: Path, run: Callable[[Callable[[int], None] | None], T]) -> T:
     """Run an import, with a progress bar over the file's bytes on a terminal."""
     if not sys.stderr.isatty():
@@ -48,7 +65,7 @@ def _with_progress(file: Path, run: Callable[[Callable[[int], None] | None], T])
         return run(bar.update)
 
 
-def _finish(summary: wxr.ImportSummary, dry_run: bool) -> None:
+def _finish(summary: wxr.ImportSummary | disqus.DisqusSummary, dry_run: bool) -> None:
     """Print the warnings, changes and summary; commit unless it is a dry run."""
     for line in summary.warnings:
         click.echo(f"Warning: {line}")

@@ -92,7 +92,9 @@ def post_comments(post_id: int):
 def _visible_comments():
     return (
         select(Comment)
+        # Deleted comments kept as empty placeholders (imports) are not news.
         .where(Comment.visible.is_(True), Comment.kind == CommentKind.COMMENT)
+        .where(Comment.body_html != "")
         .order_by(Comment.created_at.desc(), Comment.id.desc())
     )
 

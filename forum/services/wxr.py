@@ -727,8 +727,8 @@ class _Importer:
     def _update_comment(self, comment: Comment, source: _SourceComment, now: datetime) -> None:
         changed = []
         if comment.body_source != source.content:
-            before = {key: getattr(comment, key) for key in _BODY_COLUMNS}
-            result = _body_columns(source.content)
+            before = {key: getattr(comment, key) for key in BODY_COLUMNS}
+            result = body_columns(source.content)
             for key, value in result.items():
                 setattr(comment, key, value)
             comment.edited_at = now
@@ -806,7 +806,7 @@ class _Importer:
                     "author_url": c.author_url,
                     "ip": c.ip,
                     "user_agent": "",
-                    **_body_columns(c.content),
+                    **body_columns(c.content),
                     "status": c.status,
                     "visible": c.status is Status.APPROVED and (parent is None or parent.visible),
                     "created_at": c.created_at,
@@ -836,10 +836,10 @@ class _Importer:
             db.session.execute(insert(HoldReason), reasons)
 
 
-_BODY_COLUMNS = ("body_source", "body_html", "body_hash", "link_domain", "sanitizer_report")
+BODY_COLUMNS = ("body_source", "body_html", "body_hash", "link_domain", "sanitizer_report")
 
 
-def _body_columns(content: str) -> dict[str, object]:
+def body_columns(content: str) -> dict[str, object]:
     """The body columns of an imported comment: kept as written, shown sanitized."""
     result = sanitize.sanitize_comment(content)
     domains = sanitize.link_domains(result.html)
