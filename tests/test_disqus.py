@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,44 @@ def test_hostile_and_malformed_disqus_files_are_refused(app, tmp_path, text, pro
     result = run_cli(app, "import-disqus", str(path))
     assert result.exit_code == 1
     assert problem in result.output and "Nothing was imported." in result.output
+
+
+def big_disqus(path: Path, comments: int) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(
+            '<disqus xmlns="http://disqus.com" xmlns:dsq="http://disqus.com/disqus-internals">'
+        )
+        out.write('<thread dsq:id="1"><link>https://x.example/a/</link><title>A</title></thread>')
+        for n in range(1, comments + 1):
+            out.write(
+                f'<post dsq:id="{n}"><message><![CDATA[<p>{"words " * 40}</p>]]></message>'
+                "<createdAt>2024-01-01T10:00:00Z</createdAt><author><name>N</name></author>"
+                '<thread dsq:id="1"/></post>\n'
+            )
+        out.write("</disqus>")
+
+
+def peak_reading(path: Path) -> tuple[int, int, int]:
+    with open(path, "rb") as stream:
+        tracemalloc.start()
+        try:
+            elements = disqus.DisqusReader().read(stream)
+            next(elements)
+            read_at_first = stream.tell()
+            count = 1 + sum(1 for _ in elements)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    return count, read_at_first, peak
+
+
+def test_the_disqus_reader_streams_without_holding_the_file(tmp_path):
+    small, big = tmp_path / "small.xml", tmp_path / "big.xml"
+    big_disqus(small, 1_000)
+    big_disqus(big, 10_000)
+    assert big.stat().st_size > 3_000_000
+    small_count, _, small_peak = peak_reading(small)
+    big_count, read_at_first, big_peak = peak_reading(big)
+    assert (small_count, big_count) == (1_001, 10_001)
+    assert read_at_first <= disqus.CHUNK_BYTES
+    assert big_peak < 1.5 * small_peak

@@ -397,6 +397,24 @@ BILLION_LAUGHS = """
         (wxr_document(item_xml(1)).split("</channel>")[0], "malformed XML: no element found"),
         (wxr_document(item_xml(1), version="2.0"), "unsupported WXR version '2.0'"),
         (wxr_document(item_xml(1), version="abc"), "invalid WXR version 'abc'"),
+        # What the real files that WordPress refuses too do: an unescaped "&", a CDATA
+        # section inside another, a prefix nobody declared.
+        (
+            wxr_document(item_xml(1)).replace(
+                "<title>A post", "<link>https://x.example/?a=1&b=2</link><title>A post"
+            ),
+            "malformed XML: not well-formed",
+        ),
+        (
+            wxr_document(item_xml(1)).replace("Body of 1.", "Nested <![CDATA[ tags ]]> :)"),
+            "malformed XML: not well-formed",
+        ),
+        (
+            wxr_document(item_xml(1)).replace(
+                "<title>A post", "<unknown:field>x</unknown:field><title>A post"
+            ),
+            "malformed XML: unbound prefix",
+        ),
         (
             wxr_document(item_xml(1)).replace("<channel>", "<notachannel>", 1),
             "unexpected <notachannel> outside <channel>",
@@ -673,15 +691,24 @@ def test_replies_to_a_pingback_are_shown_under_it(app, client):
 
 def test_titles_tags_slugs_and_bylines_keep_their_text(app, client):
     tag = "Caf" + "e\u0301 " * 40  # 80 characters with combining accents, none cut
-    item = item_xml(
-        1,
-        comment_xml(1, kind="pingback", author="P" * 200),
-        title="<![CDATA[<em>Fish</em> &amp; Chips]]>",
-        post_name="fish-%c3%a9-chips",
-    ).replace(
-        "<wp:post_id>",
-        f'<category domain="post_tag"><![CDATA[{tag}]]></category>'
-        '<category domain="category"><![CDATA[<b>News</b> &amp; more]]></category><wp:post_id>',
+    figure = (
+        '<figure class="wp-caption"><img src="https://img.example/fish.jpg" alt="Fish">'
+        "<figcaption>Fresh</figcaption></figure>"
+        '<img src="http://img.example/insecure.jpg">'
+    )
+    item = (
+        item_xml(
+            1,
+            comment_xml(1, kind="pingback", author="P" * 200),
+            title="<![CDATA[<em>Fish</em> &amp; Chips]]>",
+            post_name="fish-%c3%a9-chips",
+        )
+        .replace("Body of 1.", figure)
+        .replace(
+            "<wp:post_id>",
+            f'<category domain="post_tag"><![CDATA[{tag}]]></category>'
+            '<category domain="category"><![CDATA[<b>News</b> &amp; more]]></category><wp:post_id>',
+        )
     )
     summary = run_import(app, wxr_document(item, display_name="Edith Editor"))
     assert summary.warnings == []
@@ -691,8 +718,15 @@ def test_titles_tags_slugs_and_bylines_keep_their_text(app, client):
         assert sorted(t.name for t in post.tags) == sorted([tag.strip(), "News & more"])
         assert db.session.scalars(select(Comment.author_name)).one() == "P" * 200
         url = f"/posts/{post.id}/{post.slug}"
-    page = client.get(url).get_data(as_text=True)
+    resp = client.get(url)
+    page = resp.get_data(as_text=True)
     assert "by Edith Editor" in page and "<h1>Fish &amp; Chips</h1>" in page
+    assert (
+        '<figure><img src="https://img.example/fish.jpg" alt="Fish" loading="lazy" '
+        'decoding="async"><figcaption>Fresh</figcaption></figure>'
+    ) in page
+    assert "insecure.jpg" not in page
+    assert "img-src 'self' data: https:;" in resp.headers["Content-Security-Policy"]
 
 
 def test_a_title_longer_than_the_column_skips_the_post_with_a_warning(app):
