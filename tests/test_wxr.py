@@ -776,3 +776,20 @@ def test_update_reapplies_statuses_and_edits_from_a_newer_export(app):
         again = import_file(app, path, "--update")
     assert again.exit_code == 0 and "Changed:" not in again.output
     assert not [s for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE"))]
+
+
+@pytest.mark.parametrize("app_config", [{"COMMENT_THREADS_PER_PAGE": 1}])
+def test_replies_to_a_pingback_are_on_the_last_page_with_it(app, client):
+    ping = comment_xml(3, kind="trackback", author="Tracker", date="2023-05-01 09:00:00")
+    comments = comment_xml(1) + comment_xml(2) + ping + comment_xml(4, parent=3)
+    run_import(app, wxr_document(item_xml(1, comments)))
+    with app.app_context():
+        ids = dict(db.session.execute(select(Comment.wp_id, Comment.id)).all())
+        post = db.session.scalars(select(Post)).one()
+        last = f"/posts/{post.id}/{post.slug}?page=2"
+    resp = client.get(f"/comments/{ids[4]}")
+    assert resp.headers["Location"] == f"{last}#comment-{ids[4]}"
+    page = client.get(last).get_data(as_text=True)
+    assert f'id="comment-{ids[4]}"' in page and f'id="comment-{ids[3]}"' in page
+    first = client.get(f"/posts/{post.id}/{post.slug}").get_data(as_text=True)
+    assert f'id="comment-{ids[4]}"' not in first
