@@ -43,8 +43,9 @@ def register_blueprints(app: Flask) -> None:
     from forum.auth import bp as auth_bp
     from forum.comments import bp as comments_bp
     from forum.feeds import bp as feeds_bp
+    from forum.legacy import bp as legacy_bp
     from forum.moderation import bp as moderation_bp
     from forum.posts import bp as posts_bp
 
-    for bp in (posts_bp, comments_bp, auth_bp, moderation_bp, feeds_bp):
+    for bp in (posts_bp, comments_bp, auth_bp, moderation_bp, feeds_bp, legacy_bp):
         app.register_blueprint(bp)

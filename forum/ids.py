@@ -16,6 +16,7 @@ from flask import abort, request
 from werkzeug.routing import BaseConverter, Map, ValidationError
 
 MAX_ID = 2**31 - 1  # PostgreSQL `integer`
+MAX_BIGINT = 2**63 - 1  # `BigInteger` columns: the WordPress ids of imported records
 _MAX_DIGITS = len(str(MAX_ID))
 
 

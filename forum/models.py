@@ -9,6 +9,7 @@ from typing import Any
 from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -98,6 +99,8 @@ class User(UserMixin, db.Model):
     username: Mapped[str] = mapped_column(String(30))
     # Lower-cased copies make uniqueness and look-ups case-insensitive on every backend.
     username_key: Mapped[str] = mapped_column(String(30), unique=True)
+    # The name shown on bylines when set (an imported author's WordPress display name).
+    display_name: Mapped[str | None] = mapped_column(String(250))
     email: Mapped[str] = mapped_column(String(254))
     email_key: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
@@ -125,6 +128,10 @@ class User(UserMixin, db.Model):
         return value.strip()
 
     @property
+    def byline(self) -> str:
+        return self.display_name or self.username
+
+    @property
     def is_moderator(self) -> bool:
         return self.role in (Role.MODERATOR, Role.ADMIN)
 
@@ -141,8 +148,9 @@ class User(UserMixin, db.Model):
 
 class Tag(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(50))
-    slug: Mapped[str] = mapped_column(String(60), unique=True)
+    # As wide as WordPress's term names, so imported tags are never cut.
+    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
 
     posts: Mapped[list[Post]] = relationship(secondary=post_tag, back_populates="tags")
 
@@ -152,7 +160,7 @@ class Post(db.Model):
     author_id: Mapped[int | None] = mapped_column(
         ForeignKey("user.id", ondelete="SET NULL"), index=True
     )
-    title: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(500))
     slug: Mapped[str] = mapped_column(String(200))
     body_source: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)
@@ -160,6 +168,10 @@ class Post(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     comments_open: Mapped[bool] = mapped_column(Boolean, default=True)
     import_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # Where an imported post lived before, so its old links redirect here.
+    original_url: Mapped[str | None] = mapped_column(String(2000))
+    legacy_path: Mapped[str | None] = mapped_column(String(500), index=True)
+    wp_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
     author: Mapped[User | None] = relationship(back_populates="posts")
     tags: Mapped[list[Tag]] = relationship(
@@ -178,6 +190,7 @@ class Comment(db.Model):
         Index("ix_comment_email_status", "author_email", "status"),
         Index("ix_comment_user_status", "user_id", "status"),
         Index("ix_comment_ip_status", "ip", "status"),
+        Index("ix_comment_post_wp_id", "post_id", "wp_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -191,7 +204,7 @@ class Comment(db.Model):
     # reads a whole thread in display order, parents before children, oldest first.
     path: Mapped[str] = mapped_column(String(1000), default="")
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
-    author_name: Mapped[str] = mapped_column(String(100))
+    author_name: Mapped[str] = mapped_column(String(255))
     author_email: Mapped[str] = mapped_column(String(254), default="")
     author_url: Mapped[str] = mapped_column(String(500), default="")
     ip: Mapped[str] = mapped_column(String(45), default="")
@@ -212,6 +225,8 @@ class Comment(db.Model):
     notify_on_decision: Mapped[bool] = mapped_column(Boolean, default=False)
     notify_on_reply: Mapped[bool] = mapped_column(Boolean, default=False)
     import_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # The comment's id on the site it was imported from: old "#comment-N" links map here.
+    wp_id: Mapped[int | None] = mapped_column(BigInteger)
 
     post: Mapped[Post] = relationship(back_populates="comments")
     parent: Mapped[Comment | None] = relationship(remote_side=[id])

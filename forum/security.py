@@ -13,9 +13,11 @@ from flask_login import current_user
 from werkzeug.exceptions import SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-# No 'unsafe-inline' anywhere: every script and style is a file under static/.
+# No 'unsafe-inline' anywhere: every script and style is a file under static/. Images
+# may come from any https host: post bodies keep their https images (imported blogs);
+# the sanitizer never lets one into a comment.
 CSP = (
-    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "default-src 'self'; img-src 'self' data: https:; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=()"

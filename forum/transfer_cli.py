@@ -1,16 +1,21 @@
-"""`flask --app wsgi forum import-wxr | export | import-json`: moving a forum in and out."""
+"""`flask --app wsgi forum import-wxr | import-disqus | export | import-json`: moving a
+forum in and out."""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
 from forum.cli import forum_cli
 from forum.extensions import db
-from forum.services import transfer, wxr
+from forum.services import disqus, transfer, wxr
+
+T = TypeVar("T")
 
 
 @forum_cli.command("import-wxr")
@@ -18,20 +23,54 @@ from forum.services import transfer, wxr
 @click.option(
     "--dry-run", is_flag=True, help="Check the file and count what it holds; write nothing."
 )
-def import_wxr(file: Path, dry_run: bool) -> None:
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Re-apply statuses and edits from a newer export of a blog imported before.",
+)
+def import_wxr(file: Path, dry_run: bool, update: bool) -> None:
     """Import a WordPress export (WXR): posts, tags, authors and every comment, in one go."""
     with open(file, "rb") as stream:
         try:
-            if sys.stderr.isatty():
-                with click.progressbar(
-                    length=file.stat().st_size, label="Importing", file=sys.stderr
-                ) as bar:
-                    summary = wxr.import_wxr(stream, progress=bar.update)
-            else:
-                summary = wxr.import_wxr(stream)
+            summary = _with_progress(
+                file, lambda progress: wxr.import_wxr(stream, progress, update=update)
+            )
         except wxr.WXRError as error:
             db.session.rollback()
             raise click.ClickException(f"{file}: {error}. Nothing was imported.") from error
+    _finish(summary, dry_run)
+
+
+@forum_cli.command("import-disqus")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--dry-run", is_flag=True, help="Check the file and count what it holds; write nothing."
+)
+def import_disqus(file: Path, dry_run: bool) -> None:
+    """Import a Disqus comments export (XML): threads matched to posts, every comment."""
+    with open(file, "rb") as stream:
+        try:
+            summary = _with_progress(file, lambda progress: disqus.import_disqus(stream, progress))
+        except disqus.DisqusError as error:
+            db.session.rollback()
+            raise click.ClickException(f"{file}: {error}. Nothing was imported.") from error
+    _finish(summary, dry_run)
+
+
+def _with_progress(file: Path, run: Callable[[Callable[[int], None] | None], T]) -> T:
+    """Run an import, with a progress bar over the file's bytes on a terminal."""
+    if not sys.stderr.isatty():
+        return run(None)
+    with click.progressbar(length=file.stat().st_size, label="Importing", file=sys.stderr) as bar:
+        return run(bar.update)
+
+
+def _finish(summary: wxr.ImportSummary | disqus.DisqusSummary, dry_run: bool) -> None:
+    """Print the warnings, changes and summary; commit unless it is a dry run."""
+    for line in summary.warnings:
+        click.echo(f"Warning: {line}")
+    for line in summary.changes:
+        click.echo(f"Changed: {line}")
     if dry_run:
         db.session.rollback()
         click.echo(f"{summary}\nDry run: nothing was written.")

@@ -142,6 +142,8 @@ def build_world(app) -> dict:
     member_comment = make_comment(post, user=member, body="The member's comment")
     other_comment = make_comment(post, user=bob, body="Bob's comment")
     pending = make_comment(post, status=Status.PENDING, body="A held guest comment")
+    post.wp_id = 7
+    member_comment.wp_id = 70
     ban = Ban(kind=BanKind.EMAIL, value="spammer@example.net", created_by_id=admin.id)
     db.session.add(ban)
     db.session.commit()
@@ -163,4 +165,5 @@ def build_world(app) -> dict:
         "member_name": member.username,
         "ban": ban.id,
         "link_token": link.rstrip("/").rsplit("/", 1)[1],
+        "legacy_comment": "70",
     }

@@ -80,6 +80,8 @@ RULES: dict[str, dict | list[Case] | None] = {
     "auth.users": [Case(ADMINS, data={"role": "member"})],
     "moderation": [Case(STAFF, params={"comment_id": "pending_comment"})],
     "moderation.settings": ADMINS,
+    # Where an old #comment-N link of an imported post is now: a 301 for everyone.
+    "legacy.old_comment": [Case(EVERYONE, params={"comment_id": "legacy_comment"})],
 }
 
 _probe = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "probe"})

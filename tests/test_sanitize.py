@@ -32,9 +32,10 @@ COMMENT_TAGS = frozenset(
     {"a", "abbr", "b", "blockquote", "code", "del", "em", "i", "q", "s", "strong"}
     | {"ul", "ol", "li", "pre", "p", "br"}
 )
-POST_TAGS = COMMENT_TAGS | {"h2", "h3", "h4", "hr"}
+POST_TAGS = COMMENT_TAGS | {"h2", "h3", "h4", "hr", "img", "figure", "figcaption"}
 OUTPUT_ATTRIBUTES = {
     "a": {"href", "title", "rel"},
+    "img": {"src", "alt", "width", "height", "loading", "decoding"},
     "abbr": {"title"},
     "blockquote": {"cite"},
     "q": {"cite"},
@@ -84,6 +85,9 @@ def check_attributes(
             assert scheme_of(value or "") in (None, "http", "https", "mailto"), value
     if tag == "a":
         assert dict(attrs).get("rel") == REL
+    if tag == "img":
+        assert scheme_of(dict(attrs).get("src") or "") == "https", attrs
+        assert dict(attrs).get("loading") == "lazy", attrs
 
 
 class _StdlibTags(HTMLParser):
@@ -95,7 +99,7 @@ class _StdlibTags(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.starts.append((tag, attrs))
-        if tag not in ("br", "hr"):
+        if tag not in ("br", "hr", "img"):
             self.stack.append(tag)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -137,7 +141,7 @@ def assert_safe(output: str, allowed: frozenset[str] = COMMENT_TAGS) -> None:
 
     lowered = output.lower()
     for needle in ("<script", "<svg", "<math", "<iframe", "<img", "<style", "<!--"):
-        assert needle not in lowered
+        assert needle not in lowered or needle[1:] in allowed
 
 
 def has_markup(text: str) -> bool:
@@ -290,10 +294,58 @@ def test_post_allows_subheadings_that_comments_strip(tag: str) -> None:
     assert sanitize_comment(source).removed == (f"tag <{tag}>",)
 
 
-def test_post_allows_hr_but_not_img() -> None:
+def test_post_allows_hr_and_https_images_comments_neither() -> None:
     assert sanitize_post("a<hr>b") == SanitizeResult("<p>a</p>\n<hr>\n<p>b</p>", ())
-    assert sanitize_post("<img src=x.png>").removed == ("tag <img>",)
     assert sanitize_comment("a<hr>b").removed == ("tag <hr>",)
+    assert sanitize_comment('<img src="https://x.org/a.png">').removed == ("tag <img>",)
+
+
+LAZY = 'loading="lazy" decoding="async"'
+
+
+@pytest.mark.parametrize(
+    ("source", "expected", "removed"),
+    [
+        (
+            '<figure class="wp-caption"><img class="wp-image-5" src="https://x.org/a.jpg" '
+            'alt="A boat" width="435" height="288"><figcaption>Boat</figcaption></figure>',
+            f'<figure><img src="https://x.org/a.jpg" alt="A boat" width="435" height="288" {LAZY}>'
+            "<figcaption>Boat</figcaption></figure>",
+            ("attribute class on <figure>", "attribute class on <img>"),
+        ),
+        (
+            'a <img src="https://x.org/a.png" loading="eager" onerror="alert(1)"> b',
+            f'<p>a <img src="https://x.org/a.png" {LAZY}> b</p>',
+            ("attribute onerror on <img>",),
+        ),
+        (
+            '<img src="https://x.org/a.png" width="100%">',
+            f'<p><img src="https://x.org/a.png" {LAZY}></p>',
+            ("width on <img>",),
+        ),
+        *(
+            (
+                f'<img src="{src}">x',
+                "<p>x</p>",
+                ("source that is not https on <img>", "image without an https source"),
+            )
+            for src in (
+                "x.png",
+                "http://x.org/a.png",
+                "//x.org/a.png",
+                "javascript:alert(1)",
+                "data:image/png;base64,AAAA",
+                "https://user:pw@x.org/a.png",
+                "https:/x.org",
+            )
+        ),
+    ],
+)
+def test_post_images_need_an_https_source_and_load_lazily(source, expected, removed) -> None:
+    result = sanitize_post(source)
+    assert result == SanitizeResult(expected, removed)
+    assert sanitize_post(result.html) == SanitizeResult(expected, ())
+    assert_safe(result.html, POST_TAGS)
 
 
 @pytest.mark.parametrize(

@@ -93,7 +93,9 @@ def post_comments(post_id: int):
 def _visible_comments():
     return (
         select(Comment)
+        # Deleted comments kept as empty placeholders (imports) are not news.
         .where(Comment.visible.is_(True), Comment.kind == CommentKind.COMMENT)
+        .where(Comment.body_html != "")
         .order_by(Comment.created_at.desc(), Comment.id.desc())
     )
 
@@ -104,7 +106,7 @@ def _post_entry(post: Post) -> Entry:
         id=absolute_url_for("posts.show", post_id=post.id),
         title=post.title,
         link=absolute_url_for("posts.show", post_id=post.id, slug=post.slug),
-        author=post.author.username if post.author else "a former member",
+        author=post.author.byline if post.author else "a former member",
         published=post.created_at,
         updated=max(post.updated_at, post.created_at),
         html=post.body_html,

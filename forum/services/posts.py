@@ -49,7 +49,7 @@ def parse_tags(raw: str) -> list[str]:
 
 
 def get_or_create_tags(names: list[str]) -> list[Tag]:
-    slugs = {slugify(name, 60): name for name in names}
+    slugs = {slugify(name, Tag.__table__.c.slug.type.length): name for name in names}
     existing = {t.slug: t for t in db.session.scalars(select(Tag).where(Tag.slug.in_(slugs)))}
     tags = []
     for slug, name in slugs.items():

@@ -46,7 +46,14 @@ _ATTRIBUTES: Mapping[str, frozenset[str]] = {
     "q": frozenset({"cite"}),
 }
 _COMMENT_POLICY = _Policy(_COMMENT_TAGS, _ATTRIBUTES)
-_POST_POLICY = _Policy(_COMMENT_TAGS | {"h2", "h3", "h4", "hr"}, _ATTRIBUTES)
+# Posts also keep images with an https source (lazy-loaded; the CSP allows https images),
+# in a figure with its caption as WordPress writes them. Comments never get images.
+_IMAGE_ATTRIBUTES = frozenset({"src", "alt", "width", "height"})
+_POST_POLICY = _Policy(
+    _COMMENT_TAGS | {"h2", "h3", "h4", "hr", "img", "figure", "figcaption"},
+    {**_ATTRIBUTES, "img": _IMAGE_ATTRIBUTES | {"loading", "decoding"}},
+)
+_IMAGE_LOADING = (("loading", "lazy"), ("decoding", "async"))
 
 _URL_ATTRIBUTES = frozenset({"href", "cite"})
 _SCHEMES = frozenset({"http", "https", "mailto"})
@@ -69,8 +76,10 @@ _UNWRAP_AS_BLOCK = frozenset(
     | {"tr", "body", "html", "plaintext", "xmp", "textarea"}
 )
 # Kept elements that may not sit inside <p>: a <p> opened around them would be closed early.
-_BLOCK = frozenset({"p", "blockquote", "ul", "ol", "li", "pre", "h2", "h3", "h4", "hr"})
-_VOID = frozenset({"br", "hr"})
+_BLOCK = frozenset(
+    {"p", "blockquote", "ul", "ol", "li", "pre", "h2", "h3", "h4", "hr", "figure", "figcaption"}
+)
+_VOID = frozenset({"br", "hr", "img"})
 # html5lib drops a tag that the text ends inside of (bleach turns some of these back into text).
 _EOF_IN_TAG = frozenset(
     {"eof-in-attribute-value-double-quote", "eof-in-attribute-value-single-quote"}
@@ -124,7 +133,7 @@ def sanitize_comment(text: str) -> SanitizeResult:
 
 
 def sanitize_post(text: str) -> SanitizeResult:
-    """Sanitize a post body: the comment allowlist plus h2, h3, h4 and hr."""
+    """Sanitize a post body: the comment allowlist plus h2-h4, hr, figures and https images."""
     return _sanitize(text, _POST_POLICY)
 
 
@@ -290,6 +299,11 @@ class _Filter:
             return [_strip_controls("".join(element.itertext()))]
         if not foreign and name in self.policy.tags:
             attrs = self._attributes(name, element.attrib)
+            if name == "img":
+                if not any(key == "src" for key, _ in attrs):
+                    self._note("image without an https source")
+                    return []
+                return [_Element(name, attrs + list(_IMAGE_LOADING))]
             children = self._children(element, depth, flow=name == "blockquote")
             if name == "a" and not any(key == "href" for key, _ in attrs):
                 # A link without a target is no link: keep its text, not an empty <a>.
@@ -322,10 +336,15 @@ class _Filter:
         for name, raw in attrib.items():
             if tag == "a" and name == "rel":
                 continue  # every link gets our own rel, so the user's is replaced, not lost
+            if tag == "img" and name in ("loading", "decoding"):
+                continue  # every image gets our own, like rel on links
             if name not in allowed:
                 self._note(f"attribute {_clip(name)} on <{tag}>")
                 continue
             value = _strip_controls(raw)
+            if tag == "img" and not _image_attribute_ok(name, value):
+                self._note(f"{'source that is not https' if name == 'src' else name} on <img>")
+                continue
             if name in _URL_ATTRIBUTES:
                 problem = _url_problem(value)
                 if problem is not None:
@@ -341,6 +360,11 @@ def _bleach_attribute_check(
     def allow(tag: str, name: str, value: str) -> bool:
         if name not in policy.attributes.get(tag, frozenset()):
             removed[f"attribute {_clip(name)} on <{tag}>"] = None
+            return False
+        if tag == "img" and name in ("loading", "decoding"):
+            return dict(_IMAGE_LOADING)[name] == value
+        if tag == "img" and not _image_attribute_ok(name, value):
+            removed[f"{name} on <img>"] = None
             return False
         if name in _URL_ATTRIBUTES:
             problem = _url_problem(value)
@@ -362,6 +386,18 @@ def _link_attributes(attrs: dict[Any, str], new: bool = False) -> dict[Any, str]
             del attrs[key]
     attrs[(None, "rel")] = _REL
     return attrs
+
+
+def _image_attribute_ok(name: str, value: str) -> bool:
+    """An https source with a host, sizes in digits; alt is any text."""
+    if name == "src":
+        if _url_problem(value) is not None or value != value.strip():
+            return False
+        parts = urlsplit(value)
+        return parts.scheme == "https" and bool(parts.netloc) and not parts.username
+    if name in ("width", "height"):
+        return value.isascii() and value.isdigit() and len(value) <= 5
+    return name == "alt"
 
 
 def _url_problem(value: str) -> str | None:

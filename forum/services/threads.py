@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
 from forum.extensions import db
 from forum.models import Comment, CommentKind, Status
@@ -57,6 +58,8 @@ class ThreadPage:
     page: int
     pages: int
     total: int  # visible responses on the post: what "N Responses" says
+    # Replies to a pingback or trackback, shown under it: its id -> the reply threads.
+    ping_replies: dict[int, list[Node]] = field(default_factory=dict)
 
     @property
     def has_prev(self) -> bool:
@@ -125,7 +128,41 @@ def thread_page(
             .order_by(Comment.path)
         )
     )
-    return ThreadPage(build_tree(comments), pingbacks if page == pages else [], page, pages, total)
+    ping = aliased(Comment)
+    under_pings = db.session.execute(
+        select(*SHOWN)
+        .join(
+            ping,
+            (ping.post_id == post_id)
+            & (ping.kind != CommentKind.COMMENT)
+            & Comment.path.startswith(ping.path + "/"),
+        )
+        .where(visible, is_comment)
+        .order_by(Comment.path)
+    ).all()
+    if page != pages:
+        return ThreadPage(build_tree(comments), [], page, pages, total)
+    return ThreadPage(
+        build_tree(comments), pingbacks, page, pages, total, replies_under(pingbacks, under_pings)
+    )
+
+
+def replies_under(pingbacks: list[Comment], replies: list[Any]) -> dict[int, list[Node]]:
+    """Threads of replies (in path order) hanging under pingbacks, by pingback id."""
+    under: dict[int, list[Node]] = {p.id: [] for p in pingbacks}
+    nodes: dict[int, Node] = {}
+    for c in replies:
+        if c.id in nodes:
+            continue  # under two pingbacks (one replying to the other): shown once
+        node = Node(c)
+        if c.parent_id in under:
+            under[c.parent_id].append(node)
+        elif c.parent_id in nodes:
+            nodes[c.parent_id].children.append(node)
+        else:
+            continue
+        nodes[c.id] = node
+    return {ping_id: roots for ping_id, roots in under.items() if roots}
 
 
 def top_level():
@@ -164,8 +201,28 @@ def build_tree(comments: list[Any]) -> list[Node]:
 
 
 def page_of(comment: Comment, per_page: int) -> int:
-    """The page of the post that shows this comment's thread."""
+    """The page of the post that shows this comment's thread (pingbacks, and replies to
+    them, are on the last page)."""
     root_path = comment.path.split("/", 1)[0]
+    in_path = [int(segment) for segment in comment.path.split("/") if segment]
+    under_ping = db.session.scalar(
+        select(func.count(Comment.id)).where(
+            Comment.id.in_(in_path), Comment.kind != CommentKind.COMMENT
+        )
+    )
+    if under_ping:
+        roots = (
+            db.session.scalar(
+                select(func.count(Comment.id)).where(
+                    Comment.post_id == comment.post_id,
+                    Comment.visible.is_(True),
+                    Comment.kind == CommentKind.COMMENT,
+                    top_level(),
+                )
+            )
+            or 0
+        )
+        return max(1, -(-roots // per_page))
     before = (
         db.session.scalar(
             select(func.count(Comment.id)).where(

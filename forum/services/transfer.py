@@ -58,6 +58,8 @@ class Section:
     left_out: frozenset[str] = frozenset()
     # Lists nested in each row: a post's tag ids, a comment's hold reasons.
     nested: tuple[str, ...] = ()
+    # Nullable columns added after version 1: a file made before them may leave them out.
+    later: frozenset[str] = frozenset()
 
     @property
     def columns(self) -> list[Any]:
@@ -74,16 +76,18 @@ SECTIONS = (
         "users",
         User,
         ("id", "username", "email", "role", "is_banned", "created_at", "last_login_at")
-        + ("import_key",),
+        + ("import_key", "display_name"),
         left_out=frozenset({"password_hash", "session_token", "username_key", "email_key"}),
+        later=frozenset({"display_name"}),
     ),
     Section("tags", Tag, ("id", "name", "slug")),
     Section(
         "posts",
         Post,
         ("id", "author_id", "title", "slug", "body_source", "body_html", "created_at")
-        + ("updated_at", "comments_open", "import_key"),
+        + ("updated_at", "comments_open", "import_key", "original_url", "legacy_path", "wp_id"),
         nested=("tags",),
+        later=frozenset({"original_url", "legacy_path", "wp_id"}),
     ),
     Section(
         "comments",
@@ -92,9 +96,10 @@ SECTIONS = (
         + ("author_url", "ip", "user_agent", "body_source", "body_html", "body_hash")
         + ("link_domain", "status", "sanitizer_report", "created_at", "edited_at")
         + ("moderated_at", "moderated_by_id", "notify_on_decision", "notify_on_reply")
-        + ("import_key",),
+        + ("import_key", "wp_id"),
         left_out=frozenset({"path", "depth", "visible"}),
         nested=("reasons",),
+        later=frozenset({"wp_id"}),
     ),
     Section(
         "moderation_actions",
@@ -198,6 +203,8 @@ def _parse_section(section: Section, rows: Any) -> list[dict[str, Any]]:
         where = f"{section.name}[{index}]"
         if not isinstance(raw, dict):
             raise TransferError(f"{where}: a row should be an object")
+        if section.later and not section.later <= set(raw):
+            raw = {key: None for key in section.later} | raw
         if set(raw) != wanted:
             missing, extra = wanted - set(raw), set(raw) - wanted
             problem = "; ".join(

@@ -1,0 +1,3 @@
+from forum.legacy.views import bp
+
+__all__ = ["bp"]
