@@ -40,12 +40,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def register_blueprints(app: Flask) -> None:
-    from forum.auth import bp as auth_bp
-    from forum.comments import bp as comments_bp
-    from forum.feeds import bp as feeds_bp
-    from forum.legacy import bp as legacy_bp
-    from forum.moderation import bp as moderation_bp
-    from forum.posts import bp as posts_bp
+    from forum.auth.views import bp as auth_bp
+    from forum.comments.views import bp as comments_bp
+    from forum.feeds.views import bp as feeds_bp
+    from forum.legacy.views import bp as legacy_bp
+    from forum.moderation.views import bp as moderation_bp
+    from forum.posts.views import bp as posts_bp
 
     for bp in (posts_bp, comments_bp, auth_bp, moderation_bp, feeds_bp, legacy_bp):
         app.register_blueprint(bp)

@@ -9,6 +9,7 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
+from forum import transfer_cli
 from forum.extensions import db
 from forum.models import Post, Role
 from forum.services import accounts
@@ -17,8 +18,8 @@ forum_cli = AppGroup("forum", help="Forum administration.")
 
 
 def init_app(app: Flask) -> None:
-    from forum import transfer_cli  # noqa: F401 - defines its commands on forum_cli
-
+    for command in transfer_cli.COMMANDS:
+        forum_cli.add_command(command)
     app.cli.add_command(forum_cli)
 
 
@@ -90,11 +91,11 @@ def send_mail(limit: int, watch: int) -> None:
     import time
 
     from forum.extensions import take_write_lock_up_front
-    from forum.services import notifications
+    from forum.services import mailer
 
     take_write_lock_up_front()  # workers write while this runs (a cron job)
     while True:
-        report = notifications.send_due(limit=limit)
+        report = mailer.send_due(limit=limit)
         click.echo(f"sent {report.sent}, failed {report.failed}, dropped {report.dropped}")
         if not watch:
             return

@@ -10,15 +10,16 @@ from pathlib import Path
 from typing import TypeVar
 
 import click
+from flask.cli import with_appcontext
 
-from forum.cli import forum_cli
 from forum.extensions import db
 from forum.services import disqus, transfer, wxr
 
 T = TypeVar("T")
 
 
-@forum_cli.command("import-wxr")
+@click.command("import-wxr")
+@with_appcontext
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--dry-run", is_flag=True, help="Check the file and count what it holds; write nothing."
@@ -41,7 +42,8 @@ def import_wxr(file: Path, dry_run: bool, update: bool) -> None:
     _finish(summary, dry_run)
 
 
-@forum_cli.command("import-disqus")
+@click.command("import-disqus")
+@with_appcontext
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--dry-run", is_flag=True, help="Check the file and count what it holds; write nothing."
@@ -79,7 +81,8 @@ def _finish(summary: wxr.ImportSummary | disqus.DisqusSummary, dry_run: bool) ->
     click.echo(str(summary))
 
 
-@forum_cli.command("export")
+@click.command("export")
+@with_appcontext
 @click.option("--format", "fmt", type=click.Choice(["json"]), default="json", show_default=True)
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 def export(fmt: str, file: Path) -> None:
@@ -101,7 +104,8 @@ def export(fmt: str, file: Path) -> None:
     click.echo(transfer.describe(counts), err=str(file) == "-")
 
 
-@forum_cli.command("import-json")
+@click.command("import-json")
+@with_appcontext
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_json(file: Path) -> None:
     """Load a `forum export` file into an empty database."""
@@ -113,3 +117,6 @@ def import_json(file: Path) -> None:
             raise click.ClickException(f"{file}: {error}. Nothing was imported.") from error
     db.session.commit()
     click.echo(transfer.describe(counts))
+
+
+COMMANDS = (import_wxr, import_disqus, export, import_json)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Flask, request
+from flask import Flask, after_this_request, current_app, g, request
 from flask_login import current_user
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import Select, select
@@ -13,7 +13,7 @@ from werkzeug.exceptions import NotFound
 from forum.extensions import db
 from forum.ids import parse_id
 from forum.links import absolute_url_for
-from forum.services import queue
+from forum.services import mailer, queue
 
 
 def init_app(app: Flask) -> None:
@@ -67,3 +67,17 @@ def paginate_or_404(stmt: Select, per_page: int) -> Pagination:
     if pagination.page > 1 and not pagination.items:
         raise NotFound()
     return pagination
+
+
+def flush_mail_after_response() -> None:
+    """Send what is due once this request's response has gone out (best effort), once per
+    request: the mailer commits on its own, outside the view's transaction."""
+    if not current_app.config["MAIL_FLUSH_AFTER_RESPONSE"] or g.get("_mail_flush_scheduled"):
+        return
+    g._mail_flush_scheduled = True
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    @after_this_request
+    def _schedule(response):
+        response.call_on_close(lambda: mailer.send_quietly(app))
+        return response

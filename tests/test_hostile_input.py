@@ -410,6 +410,7 @@ def test_reset_mail_links_to_the_base_url_whatever_the_host(app, client):
             data={"email": "alice@example.org"},
             headers={"Host": "evil.example"},
         )
+        resp.close()
     assert resp.status_code == 302
     assert len(outbox) == 1
     assert f"{BASE}/auth/reset/" in outbox[0].body

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from forum.extensions import db, mail
 from forum.models import Comment, OutboxMail, Role, Status, utcnow
-from forum.services import moderation, notifications
+from forum.services import mailer, moderation, notifications
 from forum.services import settings as settings_service
 from forum.services.comments import CommentInput, submit_comment
 from tests.conftest import login_as
@@ -49,7 +49,7 @@ def test_digest_goes_to_moderators_with_signed_links(staff, app):
     make_comment(post)  # approved: not in the digest
     db.session.commit()
     with mail.record_messages() as sent:
-        report = notifications.send_due()
+        report = mailer.send_due()
     assert report.sent == 2
     assert sorted(m.recipients[0] for m in sent) == ["admin@example.org", "mod@example.org"]
     body = sent[0].body
@@ -142,9 +142,9 @@ def test_approval_mail_waits_for_the_grace_period_then_goes_out(mod):
     moderation.decide("approve", [comment], mod)
     db.session.commit()
     with mail.record_messages() as sent:
-        notifications.send_due()
+        mailer.send_due()
         assert [m for m in sent if m.recipients == ["ann@example.org"]] == []
-        notifications.send_due(later(61))
+        mailer.send_due(later(61))
     decision = [m for m in sent if m.recipients == ["ann@example.org"]]
     assert len(decision) == 1 and "published" in decision[0].subject
     assert f"/comments/{comment.id}" in decision[0].body
@@ -167,7 +167,7 @@ def test_a_mail_whose_decision_changed_is_dropped_at_sending(mod):
     comment.status = Status.PENDING  # changed behind the outbox's back
     db.session.commit()
     with mail.record_messages() as sent:
-        report = notifications.send_due(later(61))
+        report = mailer.send_due(later(61))
     assert report.dropped == 1 and outbox("approved") == []
     assert [m for m in sent if m.recipients == [comment.author_email]] == []
 
@@ -178,7 +178,7 @@ def test_rejection_mail_carries_the_reason_and_the_text(mod):
     moderation.decide("reject", [comment], mod, note="Off-topic")
     db.session.commit()
     with mail.record_messages() as sent:
-        notifications.send_due(later(61))
+        mailer.send_due(later(61))
     assert len(sent) == 1
     assert "not published" in sent[0].subject
     assert "The reason given: Off-topic" in sent[0].body and "My heartfelt words" in sent[0].body
@@ -219,7 +219,7 @@ def test_reply_mail_only_once_the_reply_is_approved(mod, app):
     moderation.decide("approve", [reply], mod)
     db.session.commit()
     with mail.record_messages() as sent:
-        notifications.send_due(later(61))
+        mailer.send_due(later(61))
     replies = [m for m in sent if m.recipients == ["ann@example.org"]]
     assert len(replies) == 1 and "Bob replied" in replies[0].subject
     assert "I disagree" in replies[0].body
@@ -281,7 +281,7 @@ def test_a_reply_hidden_again_before_sending_is_dropped(mod):
     )
     db.session.commit()
     with mail.record_messages() as sent:
-        report = notifications.send_due(later(61))
+        report = mailer.send_due(later(61))
     assert sent == [] and report.dropped == 1
 
 
@@ -318,18 +318,18 @@ def test_failures_are_retried_with_growing_delays(app, db_session, monkeypatch):
         raise smtplib.SMTPServerDisconnected("down")
 
     monkeypatch.setattr(mail, "send", broken)
-    report = notifications.send_due(start)
+    report = mailer.send_due(start)
     assert report.failed == 1
     assert row.attempts == 1 and "down" in row.last_error and row.sent_at is None
     assert row.next_attempt_at == start + timedelta(seconds=60)
-    assert notifications.send_due(start + timedelta(seconds=30)).failed == 0  # not due yet
-    assert notifications.send_due(start + timedelta(seconds=61)).failed == 1
+    assert mailer.send_due(start + timedelta(seconds=30)).failed == 0  # not due yet
+    assert mailer.send_due(start + timedelta(seconds=61)).failed == 1
     assert row.next_attempt_at == start + timedelta(seconds=61 + 120)
     monkeypatch.undo()
     with mail.record_messages() as sent:
-        assert notifications.send_due(start + timedelta(minutes=10)).sent == 1
+        assert mailer.send_due(start + timedelta(minutes=10)).sent == 1
     assert len(sent) == 1 and row.sent_at is not None and row.last_error == ""
-    assert notifications.send_due(start + timedelta(hours=1)).sent == 0  # sent once
+    assert mailer.send_due(start + timedelta(hours=1)).sent == 0  # sent once
 
 
 @pytest.mark.parametrize("app_config", [{"MAIL_MAX_ATTEMPTS": 2}])
@@ -337,15 +337,15 @@ def test_retries_stop_after_the_last_attempt(app, db_session, monkeypatch):
     row = queued_mail()
     monkeypatch.setattr(mail, "send", lambda _m: (_ for _ in ()).throw(OSError("refused")))
     for hours in range(4):
-        notifications.send_due(utcnow() + timedelta(hours=hours))
+        mailer.send_due(utcnow() + timedelta(hours=hours))
     assert row.attempts == 2 and row.sent_at is None
 
 
 def test_a_leased_mail_is_not_sent_twice(db_session):
     row = queued_mail()
-    row.next_attempt_at = utcnow() + notifications.LEASE  # another worker took it
+    row.next_attempt_at = utcnow() + mailer.LEASE  # another worker took it
     db.session.commit()
-    assert notifications.send_due().sent == 0
+    assert mailer.send_due().sent == 0
 
 
 @pytest.mark.parametrize("app_config", [{"MAIL_UNDO_GRACE_SECONDS": 0}])

@@ -1,3 +1,5 @@
-from forum.auth.views import bp
+"""Accounts: sign-in, registration, profiles, password reset and the admins' users page.
 
-__all__ = ["bp"]
+The blueprint is `forum.auth.views.bp`. This package imports nothing, so no import
+cycle runs through it.
+"""

@@ -19,7 +19,6 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
-from flask_mail import Message
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -31,14 +30,14 @@ from forum.auth.forms import (
     ResetRequestForm,
 )
 from forum.auth.users import bp as users_bp
-from forum.extensions import db, limiter, login_manager, mail
+from forum.extensions import db, limiter, login_manager
 from forum.forms import ActionForm
 from forum.ids import parse_id
 from forum.links import absolute_url_for
 from forum.models import User
 from forum.security import log_event
-from forum.services import accounts
-from forum.web import paginate_or_404
+from forum.services import accounts, notifications
+from forum.web import flush_mail_after_response, paginate_or_404
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 bp.register_blueprint(users_bp)  # /auth/users/: the admins' page
@@ -274,7 +273,9 @@ def reset_request():
         user = accounts.find_user(form.email.data)
         if user is not None:
             token = accounts.reset_token(user, current_app.config["SECRET_KEY"])
-            _send_reset_mail(user, absolute_url_for("auth.reset_link", token=token))
+            notifications.password_reset(user, absolute_url_for("auth.reset_link", token=token))
+            db.session.commit()
+            flush_mail_after_response()
             log_event("password reset requested", user)
         else:
             log_event("password reset requested", "<unknown>")
@@ -285,28 +286,6 @@ def reset_request():
         )
         return redirect(url_for("auth.login"))
     return render_template("auth/reset_request.html", form=form)
-
-
-def _send_reset_mail(user: User, link: str) -> None:
-    """Send now; a failure is logged (without the link) and the page answers as usual."""
-    name = current_app.config["FORUM_NAME"]
-    minutes = current_app.config["PASSWORD_RESET_MAX_AGE_SECONDS"] // 60
-    message = Message(
-        subject=f"[{name}] Choose a new password",
-        recipients=[user.email],
-        body=(
-            f"Hello {user.username},\n\nsomeone (we hope you) asked to reset your password "
-            f"on {name}. To choose a new one, open this link within {minutes} minutes:\n\n"
-            f"{link}\n\nIt works once. If you did not ask, ignore this mail: your password "
-            "stays as it is.\n"
-        ),
-    )
-    try:
-        mail.send(message)
-    except Exception as error:  # noqa: BLE001 - a mail server that is down must not break the page
-        current_app.logger.warning(
-            "password reset mail for user %s failed: %s", user.id, type(error).__name__
-        )
 
 
 @bp.get("/reset/<token>")

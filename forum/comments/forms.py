@@ -1,9 +1,25 @@
 """The comment form: its field names are a public interface for scripts and tests."""
 
-from wtforms import BooleanField, HiddenField, StringField, TextAreaField
-from wtforms.validators import URL, DataRequired, Email, Length, Optional, ValidationError
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    RadioField,
+    SelectChoice,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    URL,
+    DataRequired,
+    Email,
+    InputRequired,
+    Length,
+    Optional,
+    ValidationError,
+)
 
 from forum.forms import Form, IdField, Visible
+from forum.services import flags
 
 
 def http_url(_form: Form, field: StringField) -> None:
@@ -34,3 +50,12 @@ class GuestCommentForm(CommentForm):
 
 class EditCommentForm(Form):
     body = TextAreaField("Comment", validators=[Visible(), Length(max=50_000)])
+
+
+class FlagForm(Form):
+    reason = RadioField(
+        "What is wrong with it?",
+        choices=[SelectChoice(k, v) for k, v in flags.REASONS.items()],
+        validators=[InputRequired()],
+    )
+    note = TextAreaField("Anything the moderators should know (optional)", [Length(max=500)])

@@ -9,7 +9,6 @@ from flask import (
     abort,
     current_app,
     flash,
-    make_response,
     redirect,
     render_template,
     request,
@@ -17,105 +16,18 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
-from itsdangerous import BadSignature, URLSafeSerializer
 
-from forum.comments.forms import CommentForm, EditCommentForm, GuestCommentForm
+from forum.comments.forms import CommentForm, EditCommentForm, FlagForm, GuestCommentForm
 from forum.extensions import db, limiter
 from forum.forms import ActionForm
 from forum.models import Comment, Post
+from forum.posts import page
 from forum.services import comments as comment_service
-from forum.services import notifications, threads
+from forum.services import flags, notifications, threads
 from forum.services import settings as settings_service
+from forum.web import flush_mail_after_response
 
 bp = Blueprint("comments", __name__)
-
-AUTHOR_COOKIE = "comment_author"
-PENDING_KEY = "pending_comments"
-
-
-def _serializer(salt: str) -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=salt)
-
-
-def viewer_pending_ids() -> frozenset[int]:
-    """A guest's own pending comments, remembered in the signed session."""
-    if current_user.is_authenticated:
-        return frozenset()
-    return frozenset(i for i in session.get(PENDING_KEY, []) if isinstance(i, int))
-
-
-def remembered_author() -> dict[str, str]:
-    raw = request.cookies.get(AUTHOR_COOKIE)
-    if not raw:
-        return {}
-    try:
-        data = _serializer("comment-author").loads(raw)
-    except BadSignature:
-        return {}
-    return {k: str(v)[:500] for k, v in data.items() if k in ("name", "email", "url")}
-
-
-def comment_form_for(post: Post, reply_to: int | None = None) -> CommentForm:
-    """An empty form for this viewer, with remembered guest details filled in."""
-    if current_user.is_authenticated:
-        form = CommentForm(formdata=None)
-    else:
-        form = GuestCommentForm(formdata=None)
-        author = remembered_author()
-        form.author_name.data = author.get("name", "")
-        form.author_email.data = author.get("email", "")
-        form.author_url.data = author.get("url", "")
-        form.remember.data = bool(author)
-    form.parent_id.data = reply_to
-    form.rendered_at.data = _serializer("comment-form").dumps(time.time())
-    return form
-
-
-def seconds_since_rendered(token: str) -> float | None:
-    """Seconds since the form was shown; 0 for a forged token, None when absent."""
-    if not token:
-        return None
-    try:
-        return max(0.0, time.time() - float(_serializer("comment-form").loads(token)))
-    except (BadSignature, TypeError, ValueError):
-        return 0.0
-
-
-def render_post(post: Post, form: CommentForm, status: int = 200, page: int = 1, **extra):
-    """The post page with the given form (filled in when a submission was refused)."""
-    settings = settings_service.load()
-    reply_to = form.parent_id.data  # an id within range, or None (IdField)
-    parent = db.session.get(Comment, reply_to) if reply_to else None
-    if parent is not None and (parent.post_id != post.id or not parent.visible):
-        own = parent.id in viewer_pending_ids() or (
-            current_user.is_authenticated and parent.user_id == current_user.id
-        )
-        if not own:
-            parent = None
-    if request.method == "GET":
-        form.parent_id.data = parent.id if parent else None
-    thread = threads.thread_page(
-        post.id,
-        page,
-        settings.threads_per_page,
-        viewer_user_id=current_user.id if current_user.is_authenticated else None,
-        viewer_pending_ids=viewer_pending_ids(),
-    )
-    if thread is None:
-        abort(404)
-    body = render_template(
-        "posts/show.html",
-        post=post,
-        thread=thread,
-        form=form,
-        reply_parent=parent,
-        closed=comment_service.comments_closed(post, settings),
-        action_form=ActionForm(formdata=None),
-        settings=settings,
-        edit_window=settings.edit_window_minutes,
-        **extra,
-    )
-    return make_response(body, status)
 
 
 def _rate_limited(limit) -> object:
@@ -123,7 +35,7 @@ def _rate_limited(limit) -> object:
     post = db.get_or_404(Post, request.view_args["post_id"])
     form = CommentForm() if current_user.is_authenticated else GuestCommentForm()
     retry = max(1, int(limit.window.reset_time - time.time()))
-    response = render_post(post, form, 429, rate_limited=True, retry_after=retry)
+    response = page.render_post(post, form, 429, rate_limited=True, retry_after=retry)
     response.headers["Retry-After"] = str(retry)
     return response
 
@@ -157,7 +69,7 @@ def create(post_id: int):
     guest = not current_user.is_authenticated
     form = GuestCommentForm() if guest else CommentForm()
     if not form.validate_on_submit():
-        return render_post(post, form, 400 if form.errors.get("csrf_token") else 422)
+        return page.render_post(post, form, 400 if form.errors.get("csrf_token") else 422)
     data = comment_service.CommentInput(
         body=form.body.data,
         parent_id=form.parent_id.data,
@@ -167,7 +79,7 @@ def create(post_id: int):
         ip=request.remote_addr or "",
         user_agent=request.user_agent.string[:500],
         honeypot=form.homepage.data or "",
-        seconds_to_submit=seconds_since_rendered(form.rendered_at.data or ""),
+        seconds_to_submit=page.seconds_since_rendered(form.rendered_at.data or ""),
         timestamp_missing=not form.rendered_at.data,
         notify_on_decision=form.notify_decision.data,
         notify_on_reply=form.notify_replies.data,
@@ -178,7 +90,7 @@ def create(post_id: int):
             data,
             settings,
             user=None if guest else current_user,
-            own_pending_ids=viewer_pending_ids(),
+            own_pending_ids=page.viewer_pending_ids(),
         )
     except comment_service.DuplicateComment as dup:
         flash("You already posted that comment.", "info")
@@ -186,13 +98,13 @@ def create(post_id: int):
     except comment_service.InvalidParent as error:
         form.parent_id.errors = [str(error)]
         form.parent_id.data = None
-        return render_post(post, form, 422)
+        return page.render_post(post, form, 422)
     except comment_service.CommentError as error:
         form.body.errors = [str(error)]
-        return render_post(post, form, 422)
+        return page.render_post(post, form, 422)
     notifications.comment_submitted(comment)
     db.session.commit()
-    notifications.flush_after_response()
+    flush_mail_after_response()
     current_app.logger.info(
         "comment %s on post %s by %s from %s: %s",
         comment.id,
@@ -202,7 +114,7 @@ def create(post_id: int):
         comment.status.value,
     )
     if guest and comment.status.value == "pending":
-        session[PENDING_KEY] = [*session.get(PENDING_KEY, []), comment.id][-50:]
+        session[page.PENDING_KEY] = [*session.get(page.PENDING_KEY, []), comment.id][-50:]
     flash(*_status_message(comment))
     response = redirect(_comment_url(post, comment))
     if guest:
@@ -221,7 +133,7 @@ def _status_message(comment: Comment) -> tuple[str, str]:
 
 def _remember_author(response, form: GuestCommentForm) -> None:
     if form.remember.data:
-        value = _serializer("comment-author").dumps(
+        value = page.serializer("comment-author").dumps(
             {
                 "name": form.author_name.data,
                 "email": form.author_email.data,
@@ -229,7 +141,7 @@ def _remember_author(response, form: GuestCommentForm) -> None:
             }
         )
         response.set_cookie(
-            AUTHOR_COOKIE,
+            page.AUTHOR_COOKIE,
             value,
             max_age=365 * 24 * 3600,
             httponly=True,
@@ -237,7 +149,7 @@ def _remember_author(response, form: GuestCommentForm) -> None:
             secure=current_app.config["HTTPS"],
         )
     else:
-        response.delete_cookie(AUTHOR_COOKIE)
+        response.delete_cookie(page.AUTHOR_COOKIE)
 
 
 def _comment_url(post: Post, comment: Comment) -> str:
@@ -305,3 +217,43 @@ def delete(comment_id: int):
     db.session.commit()
     flash("Your comment was deleted.", "success")
     return redirect(url_for("posts.show", post_id=post.id, slug=post.slug))
+
+
+@bp.route("/comments/<int:comment_id>/flag", methods=["GET", "POST"])
+@login_required
+def flag(comment_id: int):
+    """Flag a comment others wrote; one flag per reader per comment."""
+    comment = db.get_or_404(Comment, comment_id)
+    if not comment.visible:
+        abort(404)
+    if not flags.can_flag(comment, current_user):
+        abort(403, description="You cannot flag this comment.")
+    back = url_for("comments.permalink", comment_id=comment.id)
+    if flags.has_flagged(comment, current_user):
+        flash("You already flagged this comment; the moderators will look at it.", "info")
+        return redirect(back)
+    form = FlagForm()
+    if form.validate_on_submit():
+        try:
+            flags.flag_comment(
+                comment,
+                current_user,
+                form.reason.data,
+                form.note.data or "",
+                settings_service.load(),
+            )
+        except flags.AlreadyFlagged:
+            db.session.rollback()
+            flash("You already flagged this comment; the moderators will look at it.", "info")
+            return redirect(back)
+        except flags.FlagError as error:
+            abort(403, description=str(error))
+        db.session.commit()
+        flush_mail_after_response()
+        flash("Thank you. The moderators will take a look.", "success")
+        post = comment.post
+        if comment.visible:
+            return redirect(back)
+        return redirect(url_for("posts.show", post_id=post.id, slug=post.slug))
+    status = 422 if form.errors else 200
+    return render_template("comments/flag.html", form=form, comment=comment), status

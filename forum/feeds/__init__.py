@@ -1,3 +1,5 @@
-from forum.feeds.views import bp
+"""Atom feeds of posts and comments.
 
-__all__ = ["bp"]
+The blueprint is `forum.feeds.views.bp`. This package imports nothing, so no import
+cycle runs through it.
+"""

@@ -1,3 +1,5 @@
-from forum.legacy.views import bp
+"""Old WordPress addresses of imported posts, redirected to their new pages.
 
-__all__ = ["bp"]
+The blueprint is `forum.legacy.views.bp`. This package imports nothing, so no import
+cycle runs through it.
+"""

@@ -5,7 +5,7 @@ comments at `#comment-N` with N the old comment id, and WordPress's reply links 
 `?replytocom=N`. A fragment never reaches the server, so the redirect marks the post
 page with `?wp=1`; on such a page static/js/legacy.js sends `#comment-N` to
 `old_comment`, which knows the comment's new id. Every id from the address is checked
-strictly (ASCII digits, 1 to 2**63-1), anything else is a 404.
+strictly (forum.ids.parse_id), anything else is a 404.
 """
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
-from forum.moderation.views import bp
+"""The moderators' dashboard.
 
-__all__ = ["bp"]
+The blueprint is `forum.moderation.views.bp`. This package imports nothing, so no import
+cycle runs through it.
+"""

@@ -42,6 +42,7 @@ from forum.services import moderation, notifications, sanitize
 from forum.services import queue as queue_service
 from forum.services import settings as settings_service
 from forum.services.accounts import safe_next
+from forum.web import flush_mail_after_response
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderation")
 
@@ -117,7 +118,7 @@ def first_error(form) -> str:
 
 def done(outcome: moderation.Outcome, next_url: str | None = None):
     """The answer to an action: JSON for fetch, else a notice with undo and a redirect."""
-    notifications.flush_after_response()
+    flush_mail_after_response()
     undoable = bool(outcome.changed) and outcome.action not in ("undo", "unban")
     if wants_json():
         return jsonify(

@@ -1,3 +1,5 @@
-from forum.posts.views import bp
+"""The front page, tag pages, the post page and writing posts.
 
-__all__ = ["bp"]
+The blueprint is `forum.posts.views.bp`. This package imports nothing, so no import
+cycle runs through it.
+"""

@@ -14,12 +14,12 @@ from flask import (
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from forum.comments.views import comment_form_for, render_post
 from forum.extensions import db
 from forum.forms import ActionForm
 from forum.ids import id_arg
 from forum.models import Post, Tag
 from forum.posts.forms import PostForm
+from forum.posts.page import comment_form_for, render_post
 from forum.services import posts as post_service
 from forum.web import page_arg, paginate_or_404
 

@@ -1,37 +1,33 @@
-"""Mail through an outbox: digests for moderators, decisions and replies for commenters.
+"""What to tell whom: digests for moderators, decisions and replies for commenters, and
+password-reset links.
 
-Mail is queued as OutboxMail rows in the caller's transaction and sent later (right
-after the response, or by `flask forum send-mail`), so a mail server that is down
-never breaks a request; failures are retried with doubling delays. Mails about a
-comment wait a grace period (an undo cancels them) and are checked again just before
-sending: nothing about a comment goes to anyone but moderators unless it is approved.
+Every mail is an OutboxMail row queued in the caller's transaction, its body rendered
+from `templates/mail/`; `forum.services.mailer` sends them later (right after the
+response, or from `flask forum send-mail`), so a mail server that is down never breaks
+a request. Mails about a comment wait a grace period (an undo cancels them) and are
+checked again just before sending: nothing about a comment goes to anyone but
+moderators unless it is approved.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import after_this_request, current_app, g
-from flask_mail import Message
+from flask import current_app, render_template
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, selectinload
 
-from forum.extensions import db, mail, take_write_lock_up_front
+from forum.extensions import db
 from forum.links import absolute_url_for
 from forum.models import Comment, OutboxMail, Role, Setting, Status, User, utcnow
 from forum.services import sanitize
 from forum.services import settings as settings_service
 
-log = logging.getLogger(__name__)
-
 DIGEST_STATE_KEY = "mail.digest_sent_at"
 DIGEST_ITEMS = 20
-LEASE = timedelta(minutes=10)
 # Mails that speak about one comment, checked against its status just before sending.
 ABOUT_COMMENT = ("approved", "rejected", "reply")
 
@@ -96,23 +92,13 @@ def decision_made(comment: Comment, status: Status, reason: str, now: datetime) 
     title = comment.post.title
     if status is Status.APPROVED:
         subject = f"Your comment on “{title}” is published"
-        body = (
-            f"Hello {comment.author_name},\n\nyour comment on “{title}” was approved:\n"
-            f"{absolute_url_for('comments.permalink', comment_id=comment.id)}\n"
-        )
         kind = "approved"
     elif status is Status.REJECTED:
         subject = f"Your comment on “{title}” was not published"
-        body = (
-            f"Hello {comment.author_name},\n\na moderator decided not to publish your comment "
-            f"on “{title}”.\n"
-        )
-        if reason:
-            body += f"\nThe reason given: {reason}\n"
-        body += f"\nWhat you wrote:\n\n{comment.body_source}\n"
         kind = "rejected"
     else:
         return
+    body = render_template(f"mail/decision_{kind}.txt", comment=comment, reason=reason)
     queue_mail(comment.author_email, subject, body, kind, comment.id, _grace(now))
 
 
@@ -162,13 +148,16 @@ def replies_visible(comment_ids: Iterable[int], now: datetime) -> None:
         )
         if same_author:
             continue
-        title = reply.post.title
+        body = render_template(
+            "mail/reply.txt",
+            reply=reply,
+            parent=above,
+            excerpt=sanitize.excerpt(reply.body_html, 500),
+        )
         queue_mail(
             above.author_email,
-            f"{reply.author_name} replied to your comment on “{title}”",
-            f"Hello {above.author_name},\n\n{reply.author_name} replied to your comment "
-            f"on “{title}”:\n\n{sanitize.excerpt(reply.body_html, 500)}\n\n"
-            f"Read it here: {absolute_url_for('comments.permalink', comment_id=reply.id)}\n",
+            f"{reply.author_name} replied to your comment on “{reply.post.title}”",
+            body,
             "reply",
             reply.id,
             _grace(now),
@@ -225,18 +214,16 @@ def held_digest(now: datetime | None = None) -> int:
         .order_by(Comment.created_at.desc(), Comment.id.desc())
         .limit(DIGEST_ITEMS)
     ).all()
-    lines = [f"{total} new comment{'' if total == 1 else 's'} waiting for moderation.\n"]
-    for c in newest:
-        why = ", ".join(sorted({r.rule for r in c.reasons})) or "held"
-        lines.append(
-            f"* {c.author_name} on “{c.post.title}” ({why}):\n"
-            f"  {sanitize.excerpt(c.body_html, 160)}\n"
-            f"  {moderation_link(c.id)}\n"
-        )
-    if total > len(newest):
-        lines.append(f"… and {total - len(newest)} more.")
-    lines.append(f"\nThe queue: {absolute_url_for('moderation.queue')}\n")
-    body = "\n".join(lines)
+    items = [
+        {
+            "comment": c,
+            "why": ", ".join(sorted({r.rule for r in c.reasons})) or "held",
+            "excerpt": sanitize.excerpt(c.body_html, 160),
+            "link": moderation_link(c.id),
+        }
+        for c in newest
+    ]
+    body = render_template("mail/digest.txt", total=total, items=items)
     noun = "comment" if total == 1 else "comments"
     subject = f"[{current_app.config['FORUM_NAME']}] {total} {noun} to moderate"
     for address in recipients:
@@ -260,118 +247,9 @@ def _locked_digest_state() -> Setting:
     return db.session.get(Setting, DIGEST_STATE_KEY, with_for_update=True, populate_existing=True)
 
 
-# Sending ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SendReport:
-    sent: int = 0
-    failed: int = 0
-    dropped: int = 0
-
-
-def still_true(row: OutboxMail) -> bool:
-    """Is what a mail about a comment says still so? (Else it is dropped unsent.)"""
-    if row.kind not in ABOUT_COMMENT or row.comment_id is None:
-        return True
-    comment = db.session.get(Comment, row.comment_id)
-    if comment is None:
-        return False
-    if row.kind == "approved":
-        return comment.status is Status.APPROVED
-    if row.kind == "rejected":
-        return comment.status is Status.REJECTED
-    return comment.visible
-
-
-def send_due(now: datetime | None = None, limit: int = 50) -> SendReport:
-    """Build a digest if one is due, then send what is due. Commits as it goes.
-
-    Rows are leased (their next attempt pushed back) and committed before sending, so
-    two workers never send the same mail.
-    """
-    now = now or utcnow()
-    held_digest(now)
-    db.session.commit()
-    max_attempts = current_app.config["MAIL_MAX_ATTEMPTS"]
-    rows = db.session.scalars(
-        select(OutboxMail)
-        .where(
-            OutboxMail.sent_at.is_(None),
-            OutboxMail.next_attempt_at <= now,
-            OutboxMail.attempts < max_attempts,
-        )
-        .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
-    for row in rows:
-        row.next_attempt_at = now + LEASE
-    db.session.commit()
-    sent = failed = dropped = 0
-    base = current_app.config["MAIL_RETRY_BASE_SECONDS"]
-    for row in rows:
-        if not still_true(row):
-            db.session.delete(row)
-            db.session.commit()
-            dropped += 1
-            continue
-        row.attempts += 1
-        try:
-            mail.send(Message(subject=row.subject, recipients=[row.recipient], body=row.body))
-        except Exception as error:  # noqa: BLE001 - any mail failure is retried, never raised
-            row.last_error = f"{type(error).__name__}: {error}"[:500]
-            row.next_attempt_at = now + timedelta(seconds=base * 2 ** (row.attempts - 1))
-            log.warning(
-                "mail %s to %s failed (attempt %s): %s",
-                row.id,
-                row.recipient,
-                row.attempts,
-                row.last_error,
-            )
-            failed += 1
-        else:
-            row.sent_at = utcnow()
-            row.last_error = ""
-            sent += 1
-        db.session.commit()
-    return SendReport(sent, failed, dropped)
-
-
-def send_quietly(app) -> None:
-    """send_due in its own app context; logs instead of raising.
-
-    It runs after every response and mostly only reads, so on SQLite its transactions
-    begin deferred. One that read and then must write fails at once with "database is
-    locked" when another worker wrote meanwhile; it then runs once more with the write
-    lock taken up front, which waits for the other writer instead.
-    """
-    with app.app_context():
-        for attempt in (1, 2):
-            try:
-                send_due()
-                return
-            except OperationalError as error:
-                db.session.rollback()
-                if attempt == 1 and "database is locked" in str(error.orig):
-                    take_write_lock_up_front()
-                    continue
-                log.exception("sending queued mail failed")
-                return
-            except Exception:  # noqa: BLE001 - best effort after the response
-                db.session.rollback()
-                log.exception("sending queued mail failed")
-                return
-
-
-def flush_after_response() -> None:
-    """Send what is due once this request's response has gone out (best effort)."""
-    if not current_app.config["MAIL_FLUSH_AFTER_RESPONSE"] or g.get("_mail_flush_scheduled"):
-        return
-    g._mail_flush_scheduled = True
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-
-    @after_this_request
-    def _schedule(response):
-        response.call_on_close(lambda: send_quietly(app))
-        return response
+def password_reset(user: User, link: str, now: datetime | None = None) -> OutboxMail:
+    """The single-use link to choose a new password; sent at once, never batched."""
+    minutes = current_app.config["PASSWORD_RESET_MAX_AGE_SECONDS"] // 60
+    body = render_template("mail/password_reset.txt", user=user, link=link, minutes=minutes)
+    subject = f"[{current_app.config['FORUM_NAME']}] Choose a new password"
+    return queue_mail(user.email, subject, body, "reset", send_after=now or utcnow())
