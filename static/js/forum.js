@@ -4,8 +4,6 @@
 //   links reload the page (?reply_to=ID#respond).
 // - Code blocks in posts and comments that are wider than their column scroll inside
 //   themselves; those get tabindex="0" so keyboard users can scroll them too.
-// - A refused form's error summary takes the focus (autofocus does it without JavaScript;
-//   this covers a summary the browser did not focus, e.g. after a back navigation).
 (function () {
   "use strict";
   function ready(fn) {
@@ -79,7 +77,11 @@
       clearTimeout(timer);
       timer = setTimeout(scrollableCode, 150);
     });
-    var summary = document.querySelector(".error-summary");
-    if (summary && document.activeElement === document.body) { summary.focus(); }
+    // A form's action ends in the #fragment of its error summary, so that a refused form
+    // opens there with the focus on it (no script needed). After a successful submission
+    // the redirect inherits that fragment: drop it from the address.
+    if (/-errors$/.test(location.hash) && !document.getElementById(location.hash.slice(1))) {
+      history.replaceState(history.state, "", location.pathname + location.search);
+    }
   });
 })();
