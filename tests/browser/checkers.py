@@ -91,7 +91,9 @@ class PageAudit:
         try:
             messages = json.loads(result.stderr or result.stdout or "{}").get("messages", [])
         except json.JSONDecodeError:
-            self.problems.append(f"vnu: no report (exit {result.returncode}): {result.stderr[:500]}")
+            self.problems.append(
+                f"vnu: no report (exit {result.returncode}): {result.stderr[:500]}"
+            )
             return
         for m in messages:
             what = self.saved.get(Path(m.get("url", "")).name, m.get("url", ""))

@@ -180,7 +180,9 @@ def test_every_page_type_passes_axe_the_nu_checker_and_fits_a_phone(
     )
     audit.check(page, "refused edit", served)
     page.goto(f"/comments/{data['flagged']}/flag")
-    served = refused(page, lambda: page.get_by_role("button", name="Send to the moderators").click())
+    served = refused(
+        page, lambda: page.get_by_role("button", name="Send to the moderators").click()
+    )
     audit.check(page, "refused flag", served)
     page.goto("/auth/password")
     served = refused(page, lambda: page.get_by_role("button", name="Change password").click())
@@ -212,7 +214,9 @@ def test_every_page_type_passes_axe_the_nu_checker_and_fits_a_phone(
     audit.check(page, "queue with the keyboard help open", None)
     page.keyboard.press("Escape")
     page.goto(f"/moderation/comments/{data['held']}")
-    served = refused(page, lambda: page.get_by_role("button", name="Approve and publish my reply").click())
+    served = refused(
+        page, lambda: page.get_by_role("button", name="Approve and publish my reply").click()
+    )
     audit.check(page, "refused moderator reply", served)
     page.goto(f"/moderation/comments/{data['held']}")
     served = refused(
