@@ -199,3 +199,39 @@ def test_moderator_clears_twenty_comments_with_the_keyboard(
     with live.context():
         assert db.session.scalar(select(func.count()).select_from(Post)) == 1
     guard.assert_clean()
+
+
+def test_queue_shows_six_items_on_a_laptop_and_the_first_comment_on_a_phone(
+    live: LiveServer, page: Page
+):
+    with live.context():
+        moderator = make_user(Role.MODERATOR)
+        post = make_post(title="Which database should a small forum use?")
+        parent = make_comment(post, body="SQLite is the default here. What do you run?")
+        for n in range(10):
+            make_comment(
+                post,
+                parent=parent if n % 2 else None,
+                status=Status.PENDING,
+                body=f"We tried this at work and it went fine, except for the migrations ({n}).",
+                author_name=f"Reader {n}",
+                author_email=f"reader{n}@example.net",
+                reasons=["first-time"],
+            )
+        db.session.commit()
+        username = moderator.username
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto("/auth/login")
+    page.get_by_label("Username or email").fill(username)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto("/moderation/")
+    fits = """() => [...document.querySelectorAll('#queue .queue-item')]
+        .filter(i => i.getBoundingClientRect().bottom <= innerHeight).length"""
+    assert page.evaluate(fits) >= 6
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    top = page.evaluate(
+        "() => document.querySelector('#queue .item-body').getBoundingClientRect().top"
+    )
+    assert top < 844 - 40, f"the first comment's text starts {top} px down"
