@@ -144,6 +144,9 @@ def test_moderator_clears_twenty_comments_with_the_keyboard(
 
     # Newest first: Held number 0 is current. Tab to the third item's Approve button and
     # press "a": the third one is approved, not the highlighted first one.
+    # The status region is there before any action, for screen readers to follow.
+    expect(page.locator("#notice[role=status]")).to_have_attribute("aria-live", "polite")
+    expect(page.locator("#help-link")).to_be_visible()
     first, third = page.locator(f"#item-{ids[0]}"), page.locator(f"#item-{ids[2]}")
     expect(first).to_have_class(re.compile(r"\bis-current\b"))
     expect(third).to_have_accessible_name("Writer 2: Held number 2: is this spam?")
@@ -154,8 +157,11 @@ def test_moderator_clears_twenty_comments_with_the_keyboard(
     with live.context():
         assert db.session.get_one(Comment, ids[2]).status is Status.APPROVED
         assert db.session.get_one(Comment, ids[0]).status is Status.PENDING
-    # The Undo notice stays on screen, and the status region was there from the start.
+    # The Undo notice stays on screen, however far down the moderator is.
     expect(page.locator("#undo-button")).to_be_in_viewport()
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    expect(page.locator("#undo-button")).to_be_in_viewport()
+    expect(page.locator(f"#item-{ids[3]}")).to_be_focused()  # the next one is current
 
     # Nineteen more in a burst, without waiting for the answers; then undo the last.
     keys = [
