@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import func, select
 
 from forum.extensions import db
@@ -241,3 +241,26 @@ def test_queue_shows_six_items_on_a_laptop_and_the_first_comment_on_a_phone(
         "() => document.querySelector('#queue .item-body').getBoundingClientRect().top"
     )
     assert top < 844 - 40, f"the first comment's text starts {top} px down"
+
+
+def test_without_javascript_a_refused_comment_opens_at_its_focused_summary(
+    live: LiveServer, browser: Browser
+):
+    with live.context():
+        post = make_post(make_user(Role.ADMIN), title="No scripts here")
+        for n in range(20):
+            make_comment(post, body=f"Opinion {n}.")
+        db.session.commit()
+        path = f"/posts/{post.id}/{post.slug}"
+    context = browser.new_context(java_script_enabled=False, base_url=live.url)
+    page = context.new_page()
+    page.goto(path)
+    page.locator("#comment-form textarea[name=body]").fill("Kept, whatever happens.")
+    page.get_by_role("button", name="Post Comment").click()
+    summary = page.locator("#comment-form-errors")
+    expect(summary).to_be_focused()
+    expect(summary).to_be_in_viewport()
+    expect(page.locator("#comment-form textarea[name=body]")).to_have_value(
+        "Kept, whatever happens."
+    )
+    context.close()
