@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test test-sqlite test-postgresql lint audit browser install install-dev serve bench clean
+.PHONY: run test test-sqlite test-postgresql lint audit browser checkers install install-dev serve bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,8 @@ serve: install
 	$(FLASK) db upgrade
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
-# Debian's chromium for the real-browser tests; installed when missing and we are root.
+# Debian's chromium (and Java, for the Nu HTML checker) for the real-browser tests;
+# installed when missing and we are root.
 browser:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -47,6 +48,30 @@ browser:
 	    echo "chromium is missing: sudo apt-get install -y chromium (browser tests are skipped, or fail with CI=1)"; \
 	  fi; \
 	fi
+	@if ! command -v java >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; \
+	  else \
+	    echo "java is missing: sudo apt-get install -y default-jre-headless (the Nu checker test is skipped, or fails with CI=1)"; \
+	  fi; \
+	fi
+
+# The page checkers of the browser tests, from the npm registry (tests/browser/package.json,
+# pinned by its package-lock.json): axe-core, injected into pages, and vnu-jar, the Nu HTML
+# checker, run on Debian's Java (installed by `make browser` when missing and root).
+# --ignore-scripts: vnu-jar's install script would fetch a Java of its own; we have one.
+# Without npm the tests that need them are skipped, and under CI (CI=1) both fail.
+CHECKERS := tests/browser/node_modules/.installed
+$(CHECKERS): tests/browser/package.json tests/browser/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd tests/browser && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	elif [ -n "$$CI" ]; then \
+	  echo "npm is missing: the page checkers (axe-core, vnu-jar) cannot be installed" >&2; exit 1; \
+	else \
+	  echo "npm is missing: the axe-core and Nu checker tests are skipped (apt-get install -y npm)"; \
+	fi
+
+checkers: $(CHECKERS)
 
 lint: install-dev
 	$(BIN)/ruff check .
@@ -82,11 +107,11 @@ audit: install-dev
 # empties its --output folder when a run starts) and a JUnit report that .ci/run checks.
 # PYTEST_ARGS passes more options: make test-sqlite PYTEST_ARGS="-m 'not slow'".
 PYTEST_ARGS ?=
-test-sqlite: install-dev browser
+test-sqlite: install-dev browser checkers
 	$(BIN)/pytest --db sqlite --output test-results/sqlite \
 	  --junitxml test-results/junit-sqlite.xml $(PYTEST_ARGS)
 
-test-postgresql: install-dev browser
+test-postgresql: install-dev browser checkers
 	$(BIN)/pytest --db postgresql --output test-results/postgresql \
 	  --junitxml test-results/junit-postgresql.xml $(PYTEST_ARGS)
 
@@ -100,4 +125,4 @@ bench: install-dev
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-results
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-results tests/browser/node_modules

@@ -98,7 +98,12 @@ def test_moderators_comments_are_approved(app, client, post_id, role):
 def test_guest_form_errors_are_422_and_store_nothing(app, client, post_id, field, value):
     resp = client.post(f"/posts/{post_id}/comments", data={**GUEST, field: value})
     assert resp.status_code == 422
-    assert 'class="error"' in resp.get_data(as_text=True)
+    html = resp.get_data(as_text=True)
+    assert 'class="error-summary"' in html
+    if field != "parent_id":  # a hidden field: its message is in the summary only
+        tag = re.search(rf'<(?:input|textarea)\b[^>]*\bname="{field}"[^>]*>', html).group(0)
+        assert 'aria-invalid="true"' in tag and f'aria-describedby="{field}-error"' in tag
+        assert f'id="{field}-error"' in html
     with app.app_context():
         assert db.session.scalars(select(Comment)).first() is None
 

@@ -84,6 +84,7 @@ def test_queue_shows_everything_about_a_held_comment(mod_client, ids):
     item = item_html(html, ids["reply"])
     assert "Queue post" in item  # the post
     assert "In reply to" in item and "The parent comment text" in item
+    assert not re.search(r"In reply to <strong>[^<]*</strong>\s+:", item)  # no stray space
     for text in ("Rita", "rita@example.org", "https://rita.example", "203.0.113.9", "guest"):
         assert text in item
     assert "links" in item and "sanitized" in item  # why it was held

@@ -34,6 +34,23 @@ def test_front_page_lists_posts_newest_first_with_visible_counts(app, client):
     assert "writer" in html
 
 
+def test_front_page_shows_an_excerpt_and_who_answered_last(app, client):
+    with app.app_context():
+        post = make_post(
+            make_user(Role.ADMIN), body="<p>First <b>lines</b> of the post. " + "More " * 80
+        )
+        first = make_comment(post, author_name="Early Bird")
+        first.created_at = first.created_at.replace(year=2020)
+        make_comment(post, author_name="Latest Owl")
+        make_comment(post, author_name="Hidden Pending", status=Status.PENDING)
+        db.session.commit()
+    html = client.get("/").get_data(as_text=True)
+    assert '<p class="post-excerpt">First lines of the post. More' in html
+    assert "More " * 60 not in html  # cut short
+    assert "latest reply by <strong>Latest Owl</strong>" in html
+    assert "Hidden Pending" not in html and "Early Bird" not in html
+
+
 def test_front_page_query_count_is_constant(app, client):
     with app.app_context():
         author = make_user(Role.ADMIN)

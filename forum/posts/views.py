@@ -21,6 +21,7 @@ from forum.models import Post, Tag
 from forum.posts.forms import PostForm
 from forum.posts.page import comment_form_for, render_post
 from forum.services import posts as post_service
+from forum.services import sanitize
 from forum.web import page_arg, paginate_or_404
 
 bp = Blueprint("posts", __name__)
@@ -43,8 +44,15 @@ def _post_list(tag: Tag | None):
     pagination = paginate_or_404(
         post_service.recent_posts(tag), current_app.config["POSTS_PER_PAGE"]
     )
-    counts = post_service.response_counts([p.id for p in pagination.items])
-    return render_template("posts/index.html", pagination=pagination, counts=counts, tag=tag)
+    ids = [p.id for p in pagination.items]
+    return render_template(
+        "posts/index.html",
+        pagination=pagination,
+        counts=post_service.response_counts(ids),
+        latest=post_service.latest_responses(ids),
+        excerpt=sanitize.excerpt,
+        tag=tag,
+    )
 
 
 @bp.get("/posts/<int:post_id>")

@@ -47,14 +47,15 @@ ALLOWED_FROM = {
     "delete": {Status.SPAM, Status.REJECTED},
 }
 ACTIONS = ("approve", "reject", "spam", "restore", "delete")
+# What an action did, said of "{n}" comments ("Marked 1 comment as spam.").
 PAST = {
-    "approve": "Approved",
-    "reject": "Rejected",
-    "spam": "Marked as spam",
-    "restore": "Restored to pending",
-    "delete": "Deleted for good",
-    "undo": "Undid the action on",
-    "unban": "Lifted the ban on",
+    "approve": "Approved {n}.",
+    "reject": "Rejected {n}.",
+    "spam": "Marked {n} as spam.",
+    "restore": "Restored {n} to pending.",
+    "delete": "Deleted {n} for good.",
+    "undo": "Undid the action on {n}.",
+    "unban": "Lifted the ban on {n}.",
 }
 GROUP_KINDS = {
     "ip": Comment.ip,
@@ -102,7 +103,7 @@ class Outcome:
         elif self.action == "edit":
             text = "Edited and approved." if n else "Nothing changed."
         else:
-            text = f"{PAST.get(self.action, self.action.capitalize())} {noun}."
+            text = PAST.get(self.action, self.action.capitalize() + " {n}.").format(n=noun)
         if self.unchanged:
             text += f" {len(self.unchanged)} already done."
         if self.refused:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
@@ -110,3 +112,43 @@ def response_counts(post_ids: list[int]) -> dict[int, int]:
         .group_by(Comment.post_id)
     )
     return {post_id: count for post_id, count in rows}
+
+
+@dataclass(frozen=True)
+class LatestResponse:
+    """The newest comment a reader can see under a post: when, and by whom."""
+
+    comment_id: int
+    created_at: datetime
+    author_name: str
+
+
+def latest_responses(post_ids: list[int]) -> dict[int, LatestResponse]:
+    """Each post's newest visible comment, for all the posts in one query."""
+    if not post_ids:
+        return {}
+    ranked = (
+        select(
+            Comment.post_id,
+            Comment.id,
+            Comment.created_at,
+            Comment.author_name,
+            func.row_number()
+            .over(
+                partition_by=Comment.post_id,
+                order_by=(Comment.created_at.desc(), Comment.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(Comment.post_id.in_(post_ids), Comment.visible.is_(True))
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(ranked.c.post_id, ranked.c.id, ranked.c.created_at, ranked.c.author_name).where(
+            ranked.c.rank == 1
+        )
+    )
+    return {
+        post_id: LatestResponse(comment_id, created_at, author_name)
+        for post_id, comment_id, created_at, author_name in rows
+    }

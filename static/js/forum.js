@@ -1,11 +1,26 @@
-// Progressive enhancement for the post page: "Reply" moves the comment form under the
-// comment; "Cancel reply" puts it back. Without JavaScript the links reload the page.
+// Progressive enhancement for every page.
+// - Post page: "Reply" moves the comment form under the comment; "Cancel reply" puts it
+//   back and returns the focus to the Reply link that opened it. Without JavaScript the
+//   links reload the page (?reply_to=ID#respond).
+// - Code blocks in posts and comments that are wider than their column scroll inside
+//   themselves; those get tabindex="0" so keyboard users can scroll them too.
 (function () {
   "use strict";
   function ready(fn) {
     if (document.readyState !== "loading") { fn(); } else { document.addEventListener("DOMContentLoaded", fn); }
   }
-  ready(function () {
+
+  function scrollableCode() {
+    document.querySelectorAll(".comment-text pre, .post-body pre").forEach(function (pre) {
+      if (pre.scrollWidth > pre.clientWidth + 1) {
+        pre.setAttribute("tabindex", "0");
+      } else {
+        pre.removeAttribute("tabindex");
+      }
+    });
+  }
+
+  function replyForm() {
     var respond = document.getElementById("respond");
     var form = document.getElementById("comment-form");
     if (!respond || !form) { return; }
@@ -14,6 +29,7 @@
     var replying = document.getElementById("replying-to");
     var cancel = document.getElementById("cancel-reply");
     var home = document.createElement("div");
+    var opener = null;
     respond.parentNode.insertBefore(home, respond);
 
     document.querySelectorAll("a.reply-link").forEach(function (link) {
@@ -21,6 +37,7 @@
         event.preventDefault();
         var item = document.getElementById("comment-" + link.dataset.replyTo);
         if (!item) { return; }
+        opener = link;
         parentInput.value = link.dataset.replyTo;
         title.textContent = "Reply to " + link.dataset.replyName;
         if (replying) { replying.hidden = false; }
@@ -36,7 +53,35 @@
         title.textContent = "Leave a Reply";
         if (replying) { replying.hidden = true; }
         home.insertAdjacentElement("afterend", respond);
+        // Back to where the reader was: the Reply link that opened the form (after a
+        // reload of ?reply_to=ID, the Reply link of that comment).
+        var back = opener || document.querySelector(
+          '#comment-' + reloadedParentId(cancel) + ' .reply-link');
+        opener = null;
+        if (back) { back.focus(); } else { title.setAttribute("tabindex", "-1"); title.focus(); }
       });
+    }
+  }
+
+  // The comment a reloaded reply form was for (?reply_to=ID): its id is in the link back.
+  function reloadedParentId(cancel) {
+    var link = cancel.parentNode.querySelector('a[href^="#comment-"]');
+    return link ? link.getAttribute("href").slice("#comment-".length) : "";
+  }
+
+  ready(function () {
+    replyForm();
+    scrollableCode();
+    var timer = null;
+    window.addEventListener("resize", function () {
+      clearTimeout(timer);
+      timer = setTimeout(scrollableCode, 150);
+    });
+    // A form's action ends in the #fragment of its error summary, so that a refused form
+    // opens there with the focus on it (no script needed). After a successful submission
+    // the redirect inherits that fragment: drop it from the address.
+    if (/-errors$/.test(location.hash) && !document.getElementById(location.hash.slice(1))) {
+      history.replaceState(history.state, "", location.pathname + location.search);
     }
   });
 })();

@@ -2,8 +2,13 @@
 // X-CSRFToken header), keyboard shortcuts, undo, and the next page loaded as the list
 // empties. Without JavaScript every button is a plain form and still works.
 //
-// Keys: j/k next/previous, a approve, s spam, r reject, x select, u undo.
-// With a selection, a/s/r act on the whole selection; otherwise on the current item.
+// Keys: j/k next/previous, a approve, s spam, r reject, x select, u undo, ? help.
+// With a selection, a/s/r act on the whole selection; otherwise on the current item. The
+// current item is the one with the keyboard focus inside it (or the last one that had it).
+//
+// Actions go to the server one at a time, in the order they were made: each answer then
+// reflects every action before it, so the counts it carries are the ones to show, and an
+// undo pressed right after an action finds that action's batch.
 (function () {
   "use strict";
 
@@ -13,8 +18,8 @@
   var undoStack = []; // [{batch, items}], newest last
   var waiting = []; // keys pressed while the next page was still loading
   var loadingMore = false;
-  var requestSeq = 0;
-  var countsSeq = 0;
+  var chain = Promise.resolve(); // the actions, one after another
+  var inflight = 0;
   var PREFETCH_WHEN_LEFT = 3;
 
   function ready(fn) {
@@ -38,6 +43,14 @@
       undoStack.push({ batch: undoButton.form.elements.batch.value, items: [] });
     }
     document.addEventListener("keydown", onKey);
+    queue.addEventListener("focusin", onFocusIn);
+    var help = document.getElementById("help-link");
+    if (help) {
+      help.addEventListener("click", function (event) {
+        event.preventDefault();
+        openHelp();
+      });
+    }
     setCurrent(liveItems()[0] || null, false);
     var pager = document.getElementById("queue-pager");
     if (pager) { pager.hidden = true; }
@@ -121,8 +134,19 @@
 
   // Talking to the server ---------------------------------------------------------
 
+  // Runs `task` (which returns a promise) after every task queued before it.
+  function enqueue(task) {
+    inflight++;
+    var result = chain.then(task);
+    chain = result.then(function () { inflight--; }, function () { inflight--; });
+    return result;
+  }
+
   function post(url, params) {
-    var seq = ++requestSeq;
+    return enqueue(function () { return send(url, params); });
+  }
+
+  function send(url, params) {
     return fetch(url, {
       method: "POST",
       credentials: "same-origin",
@@ -139,10 +163,7 @@
         if (!response.ok || !data.ok) {
           throw new Error(data.message || ("The server answered " + response.status + "."));
         }
-        if (data.counts && seq > countsSeq) {
-          countsSeq = seq;
-          updateCounts(data.counts);
-        }
+        if (data.counts) { updateCounts(data.counts); }
         return data;
       });
     });
@@ -217,14 +238,19 @@
   }
 
   function undoLast() {
-    var last = undoStack.pop();
-    if (!last) {
-      showNotice("Nothing to undo.", false, []);
-      return;
-    }
-    var params = new URLSearchParams();
-    params.append("batch", last.batch);
-    post(queue.dataset.undoUrl, params).then(function (data) {
+    // Queued behind the actions still on their way, so the last one can be undone too.
+    var last = null;
+    enqueue(function () {
+      last = undoStack.pop();
+      if (!last) {
+        showNotice("Nothing to undo.", false, []);
+        return null;
+      }
+      var params = new URLSearchParams();
+      params.append("batch", last.batch);
+      return send(queue.dataset.undoUrl, params);
+    }).then(function (data) {
+      if (!data) { return; }
       unhide(last.items);
       if (last.items.length) { setCurrent(last.items[0], true); }
       showNotice(data.message, false, []);
@@ -252,7 +278,8 @@
           if (!itemById(item.dataset.id)) { queue.appendChild(item); }
         });
         queue.dataset.nextUrl = data.next_url || "";
-        if (data.counts) { updateCounts(data.counts); }
+        // Counts read while an action was on its way may predate it: that answer will say.
+        if (data.counts && !inflight) { updateCounts(data.counts); }
         loadingMore = false;
         if (!current) { setCurrent(liveItems()[0] || null, true); }
         updateEmpty();
@@ -273,6 +300,8 @@
     var notice = document.getElementById("notice");
     if (!notice) { return; }
     notice.textContent = "";
+    notice.classList.remove("is-empty");
+    notice.hidden = false;
     var text = document.createElement("span");
     text.className = "notice-text";
     text.id = "notice-text";
@@ -361,8 +390,36 @@
     }).catch(function (error) { showNotice(error.message, false, []); });
   }
 
+  // Focus inside an item (a click, Tab onto its buttons) makes it the current one.
+  function onFocusIn(event) {
+    var item = event.target.closest && event.target.closest(".queue-item");
+    if (item && item !== current && !item.classList.contains("is-done")) { setCurrent(item, false); }
+  }
+
+  function openHelp() {
+    var dialog = document.getElementById("shortcuts-dialog");
+    if (!dialog) {
+      var aside = document.getElementById("shortcuts");
+      if (!aside) { return; }
+      dialog = document.createElement("dialog");
+      dialog.id = "shortcuts-dialog";
+      dialog.className = "shortcuts-dialog";
+      dialog.setAttribute("aria-labelledby", "shortcuts-title");
+      dialog.appendChild(aside);
+      var close = document.createElement("button");
+      close.type = "button";
+      close.textContent = "Close";
+      close.addEventListener("click", function () { dialog.close(); });
+      dialog.appendChild(close);
+      document.body.appendChild(dialog);
+    }
+    if (!dialog.open) { dialog.showModal(); }
+  }
+
   function onKey(event) {
     if (event.ctrlKey || event.metaKey || event.altKey) { return; }
+    var dialog = document.getElementById("shortcuts-dialog");
+    if (dialog && dialog.open) { return; }
     var target = event.target;
     if (target && (target.isContentEditable || /^(TEXTAREA|SELECT)$/.test(target.tagName) ||
         (target.tagName === "INPUT" && target.type !== "checkbox"))) { return; }
@@ -373,6 +430,7 @@
       case "s": decide("spam"); break;
       case "r": decide("reject"); break;
       case "u": undoLast(); break;
+      case "?": openHelp(); break;
       case "x":
         if (current) {
           var box = current.querySelector(".select-item");

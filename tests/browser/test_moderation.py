@@ -65,7 +65,7 @@ def test_moderator_sees_the_badge_and_clears_the_queue_with_the_keyboard(
     # The next one becomes current; "s" marks it as spam, "u" takes that back.
     expect(page.locator(".queue-item.is-current .comment-text")).to_have_text("Comment A")
     page.keyboard.press("s")
-    expect(page.locator("#notice-text")).to_have_text("Marked as spam 1 comment.")
+    expect(page.locator("#notice-text")).to_have_text("Marked 1 comment as spam.")
     expect(items).to_have_count(1)
     page.keyboard.press("u")
     expect(page.locator("#notice-text")).to_contain_text("Undid")
