@@ -69,6 +69,8 @@ DEFAULTS: dict[str, Any] = {
     ],
     # One-click links in mails to moderators stay valid this long.
     "MODERATION_LINK_MAX_AGE_DAYS": 14,
+    # The spam filter's size bound: beyond it the rarest, longest-unseen features go.
+    "SPAM_MAX_FEATURES": 200_000,
     # Absolute links in mail sent outside a request (the send-mail command).
     "BASE_URL": "http://localhost:5000",
     # Mail (Flask-Mail)

@@ -17,7 +17,7 @@ from forum.models import (
     User,
     utcnow,
 )
-from forum.services import moderation_rules, sanitize
+from forum.services import moderation_rules, sanitize, spam_filter
 from forum.services.settings import Settings
 
 
@@ -132,14 +132,24 @@ def submit_comment(
     if duplicate is not None:
         raise DuplicateComment(duplicate)
 
+    domains = sanitize.link_domains(result.html)
+    link_count = sanitize.count_links(result.html)
+    verdict = spam_filter.score(
+        spam_filter.FeatureInput(
+            body, name, email, url, tuple(domains), link_count, result.removed
+        ),
+        settings.spam_min_decisions,
+    )
     decision = moderation_rules.evaluate(
         moderation_rules.Submission(
             body=body,
-            link_count=sanitize.count_links(result.html),
+            link_count=link_count,
             removed=result.removed,
             author_name=name,
             author_email=email,
             author_url=url,
+            spam_score=verdict.score,
+            spam_ready=verdict.ready,
             ip=data.ip,
             user_agent=data.user_agent,
             user_id=user.id if user else None,
@@ -150,7 +160,6 @@ def submit_comment(
         ),
         settings,
     )
-    domains = sanitize.link_domains(result.html)
     comment = Comment(
         post_id=post.id,
         parent=parent,
@@ -165,6 +174,8 @@ def submit_comment(
         body_hash=fingerprint,
         link_domain=domains[0] if domains else "",
         sanitizer_report=list(result.removed),
+        spam_score=verdict.score,
+        spam_reasons=verdict.reasons,
         status=decision.status,
         created_at=now,
         notify_on_decision=data.notify_on_decision,
@@ -272,13 +283,29 @@ def edit_comment(comment: Comment, body: str, user: User, settings: Settings) ->
         raise EditWindowClosed("This comment can no longer be edited.")
     text = checked_body(body, settings)
     result = sanitize.sanitize_comment(text)
+    link_count = sanitize.count_links(result.html)
+    verdict = spam_filter.score(
+        spam_filter.FeatureInput(
+            text,
+            comment.author_name,
+            comment.author_email,
+            comment.author_url,
+            tuple(sanitize.link_domains(result.html)),
+            link_count,
+            result.removed,
+        ),
+        settings.spam_min_decisions,
+    )
     decision = moderation_rules.evaluate(
         moderation_rules.Submission(
             body=text,
-            link_count=sanitize.count_links(result.html),
+            link_count=link_count,
             removed=result.removed,
             author_name=comment.author_name,
             author_email=comment.author_email,
+            author_url=comment.author_url,
+            spam_score=verdict.score,
+            spam_ready=verdict.ready,
             ip=comment.ip,
             user_agent=comment.user_agent,
             user_id=user.id,
@@ -291,6 +318,8 @@ def edit_comment(comment: Comment, body: str, user: User, settings: Settings) ->
     comment.body_html = result.html
     comment.body_hash = sanitize.body_fingerprint(text)
     comment.sanitizer_report = list(result.removed)
+    comment.spam_score = verdict.score
+    comment.spam_reasons = verdict.reasons
     comment.edited_at = utcnow()
     # An edit never promotes a held comment; it may send an approved one back.
     if was is Status.APPROVED and decision.status is not Status.APPROVED:

@@ -29,7 +29,7 @@ from forum.models import (
     utcnow,
 )
 from forum.services import comments as comment_service
-from forum.services import moderation_rules, notifications, sanitize
+from forum.services import moderation_rules, notifications, sanitize, spam_filter
 from forum.services.settings import Settings
 
 TARGET = {
@@ -153,6 +153,10 @@ def decide(
     outcome = Outcome(action, batch or new_batch())
     target = TARGET[action]
     changed: list[Comment] = []
+    # The spam filter learns from the decision; the log keeps its lesson before, for undo.
+    lessons = spam_filter.lessons_of([c.id for c in comments])
+    automatic = spam_filter.automatic_classifier_spam(comments) if action == "restore" else set()
+    taught: list[tuple[Comment, Status, bool]] = []
     for comment in comments:
         if comment.status is target:
             outcome.unchanged.append(comment.id)
@@ -160,10 +164,13 @@ def decide(
         if comment.status not in ALLOWED_FROM[action]:
             outcome.refused.append(comment.id)
             continue
-        log(comment.id, by, action, comment.status, target, outcome.batch, note, now=now)
+        lesson = {"spam_lesson": lessons.get(comment.id)}
+        log(comment.id, by, action, comment.status, target, outcome.batch, note, lesson, now)
+        taught.append((comment, comment.status, comment.id in automatic))
         set_status(comment, target, by, now)
         changed.append(comment)
         outcome.changed.append(comment.id)
+    spam_filter.learn_decisions(action, taught)
     if action == "approve" and outcome.unchanged:
         dismiss_flags(outcome, by, note, now)
     if not changed:
@@ -683,6 +690,7 @@ def undo(batch: str, by: User, now: datetime | None = None) -> Outcome:
         outcome.unchanged = sorted({e.comment_id for e in entries if e.comment_id})
         return outcome
     restored_status: list[Comment] = []
+    relearn: list[tuple[Comment, str | None]] = []
     comments = {c.id: c for c in load_comments(e.comment_id for e in entries if e.comment_id)}
     for entry in entries:
         comment = comments.get(entry.comment_id) if entry.comment_id else None
@@ -697,6 +705,8 @@ def undo(batch: str, by: User, now: datetime | None = None) -> Outcome:
                 notifications.decision_withdrawn(comment.id)
             log(comment.id, by, "undo", was, comment.status, outcome.batch, entry.action, now=now)
             restored_status.append(comment)
+            if "spam_lesson" in (entry.data or {}):
+                relearn.append((comment, entry.data["spam_lesson"]))
             outcome.changed.append(comment.id)
         elif entry.action == "edit" and comment is not None:
             if comment.body_hash != entry.data.get("after_hash"):
@@ -731,6 +741,7 @@ def undo(batch: str, by: User, now: datetime | None = None) -> Outcome:
             )
             outcome.changed.extend(back)
     db.session.flush()
+    spam_filter.restore_lessons(relearn)
     refresh_many([c for c in restored_status if c.id in comments])
     return outcome
 
