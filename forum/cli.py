@@ -17,7 +17,7 @@ forum_cli = AppGroup("forum", help="Forum administration.")
 
 
 def init_app(app: Flask) -> None:
-    from forum import transfer_cli  # noqa: F401 - defines its commands on forum_cli
+    from forum import spam_cli, transfer_cli  # noqa: F401 - define their commands on forum_cli
 
     app.cli.add_command(forum_cli)
 

