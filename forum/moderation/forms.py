@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     Field,
+    FloatField,
     HiddenField,
     IntegerField,
     SelectChoice,
@@ -19,6 +20,7 @@ from wtforms.validators import (
     InputRequired,
     Length,
     NumberRange,
+    Optional,
     Regexp,
     ValidationError,
 )
@@ -94,6 +96,15 @@ class ReplyForm(FlaskForm):
     next = HiddenField(validators=[Length(max=2000)])
 
 
+class SpamAboveForm(FlaskForm):
+    threshold = FloatField(
+        "Spam every pending comment scoring at least",
+        validators=[InputRequired(), NumberRange(0, 1)],
+        default=0.75,
+    )
+    next = HiddenField(validators=[Length(max=2000)])
+
+
 class BanForm(FlaskForm):
     account = BooleanField("Their account")
     email = BooleanField("Their email address")
@@ -166,6 +177,19 @@ class SettingsForm(FlaskForm):
     duplicate_window_seconds = IntegerField(
         "Refuse the same comment again within N seconds",
         validators=[InputRequired(), NumberRange(0, 86_400)],
+    )
+
+    spam_threshold = FloatField(
+        "Spam filter: send to Spam at this score or above (0 to 1; 1: never)",
+        validators=[Optional(), NumberRange(0, 1)],
+    )
+    spam_hold_threshold = FloatField(
+        "Spam filter: hold for review at this score or above (1: never)",
+        validators=[Optional(), NumberRange(0, 1)],
+    )
+    spam_min_decisions = IntegerField(
+        "Spam filter: decide only after this many moderator decisions of each kind",
+        validators=[Optional(), NumberRange(1, 100_000)],
     )
 
     def validate_moderation_mode(self, field: SelectField) -> None:

@@ -805,6 +805,7 @@ class RuleStat:
     approved: int = 0  # approved by a moderator after the rule held it
     removed: int = 0  # spam or rejected by a moderator
     automatic: int = 0  # spam or rejected by the rules alone, never reviewed
+    corrected: int = 0  # approved, or restored to pending, by a moderator after it fired
 
     @property
     def decided(self) -> int:
@@ -832,13 +833,17 @@ def rule_statistics() -> list[RuleStat]:
     counts: dict[str, dict[str, int]] = {}
     for rule, status, was_reviewed, n in rows:
         c = counts.setdefault(
-            rule, {"held": 0, "pending": 0, "approved": 0, "removed": 0, "auto": 0}
+            rule, {"held": 0, "pending": 0, "approved": 0, "removed": 0, "auto": 0, "fixed": 0}
         )
         c["held"] += n
         if status is Status.PENDING:
             c["pending"] += n
+            if was_reviewed:  # restored by a moderator: the rule's decision was undone
+                c["fixed"] += n
         elif status is Status.APPROVED:
             c["approved"] += n
+            if was_reviewed:
+                c["fixed"] += n
         elif was_reviewed:
             c["removed"] += n
         else:
@@ -855,6 +860,7 @@ def rule_statistics() -> list[RuleStat]:
             counts.get(rule, {}).get("approved", 0),
             counts.get(rule, {}).get("removed", 0),
             counts.get(rule, {}).get("auto", 0),
+            counts.get(rule, {}).get("fixed", 0),
         )
         for rule in names
     ]

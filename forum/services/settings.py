@@ -78,7 +78,8 @@ def load() -> Settings:
 
 
 def save(values: dict[str, Any]) -> Settings:
-    """Store the given settings (validated); the caller commits."""
+    """Store the given settings (validated); None keeps a setting as it is. The caller commits."""
+    values = {k: v for k, v in values.items() if v is not None}
     current = dataclasses.asdict(load())
     current.pop("extra", None)
     current.update({k: v for k, v in values.items() if k in EDITABLE})
