@@ -340,7 +340,10 @@ class SpamFeature(db.Model):
     Key 0 holds the model itself: the bias as weight, and the lessons learned per label.
     """
 
-    key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # On SQLite an INTEGER primary key is the rowid itself: one B-tree search per look-up.
+    key: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False
+    )
     weight: Mapped[float] = mapped_column(Float, default=0.0)
     spam: Mapped[int] = mapped_column(Integer, default=0)
     ham: Mapped[int] = mapped_column(Integer, default=0)

@@ -144,7 +144,7 @@ def test_learned_spam_scores_high_and_ham_low_with_reasons(db_session):
     )
     ham = spam_filter.score(data("i still love this song and the chorus"), min_decisions=20)
     assert spam.ready and ham.ready
-    assert spam.score > 0.8 > 0.2 > ham.score
+    assert spam.score > 0.8 > 0.3 > ham.score
     labels = [label for label, _ in spam.reasons]
     assert any(label.startswith("phrase: ") or label.startswith("links to") for label in labels)
     assert all(weight > 0 for _, weight in spam.reasons[:1])
@@ -522,7 +522,7 @@ def test_spam_everything_above_and_undo(app, client, scored):
 def test_spam_filter_settings_and_rule_statistics_pages(app, client, scored):
     login_as(client, scored["admin"])
     html = client.get("/moderation/settings").get_data(as_text=True)
-    assert 'name="spam_threshold"' in html and 'value="0.85"' in html
+    assert 'name="spam_threshold"' in html and 'value="0.8"' in html
     resp = client.post(
         "/moderation/settings",
         data={"moderation_mode": "all", "max_links": "2", "min_submit_seconds": "0",

@@ -35,7 +35,7 @@ class Settings:
     # a score at or above spam_threshold sends a comment to Spam, at or above
     # spam_hold_threshold holds it; 1 turns either off. It decides nothing until it has
     # learned from spam_min_decisions decisions of each kind.
-    spam_threshold: float = 0.85
+    spam_threshold: float = 0.8
     spam_hold_threshold: float = 0.5
     spam_min_decisions: int = 20
     extra: dict[str, Any] = field(default_factory=dict)

@@ -18,7 +18,7 @@ depends_on = None
 
 def upgrade():
     op.create_table('spam_feature',
-    sa.Column('key', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('key', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
     sa.Column('weight', sa.Float(), nullable=False),
     sa.Column('spam', sa.Integer(), nullable=False),
     sa.Column('ham', sa.Integer(), nullable=False),
