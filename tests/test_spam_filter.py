@@ -318,10 +318,13 @@ def test_restore_after_the_filter_spammed_it_is_a_correction(db_session, mod):
         post, guest("check out my channel http://win-now.example/5 thanks!!"), settings
     )
     assert comment.status is Status.SPAM
-    moderation.decide("restore", [comment], mod)
+    assert lesson(comment.id) == "spam"  # the filter's own decision, until corrected
+    outcome = moderation.decide("restore", [comment], mod)
     assert lesson(comment.id) == "ham"
     stat = next(s for s in moderation.rule_statistics() if s.rule == "classifier")
     assert (stat.held, stat.corrected, stat.pending) == (1, 1, 1)
+    moderation.undo(outcome.batch, mod)
+    assert lesson(comment.id) == "spam"
 
 
 def test_restore_after_a_moderator_spammed_it_withdraws_the_lesson(db_session, mod):
@@ -351,23 +354,23 @@ def test_deleting_spam_for_good_keeps_what_it_taught(db_session, mod):
 # Training from the database ----------------------------------------------------------
 
 
-def test_train_learns_decided_comments_once_and_skips_its_own_guesses(db_session, mod):
+def test_train_learns_every_decided_comment_once(db_session):
     post = make_post()
     approved = make_comment(post, status=Status.APPROVED)
     imported_spam = make_comment(post, status=Status.SPAM, body="cheap pills here")
-    make_comment(post, status=Status.PENDING)
-    make_comment(post, status=Status.REJECTED)
-    own_guess = make_comment(post, status=Status.SPAM, reasons=["classifier"])
+    pending = make_comment(post, status=Status.PENDING)
+    rejected = make_comment(post, status=Status.REJECTED)
     assert spam_filter.train_from_database() == 2
-    assert (lesson(approved.id), lesson(imported_spam.id), lesson(own_guess.id)) == (
+    assert [lesson(c.id) for c in (approved, imported_spam, pending, rejected)] == [
         "ham",
         "spam",
         None,
-    )
+        None,
+    ]
     assert spam_filter.train_from_database() == 0
-    own_guess.moderated_by_id = mod.id  # a moderator's decision, not the filter's
     spam_filter.reset()
-    assert spam_filter.train_from_database() == 3
+    assert spam_filter.state() == spam_filter.ModelState(0, 0, 0)
+    assert spam_filter.train_from_database() == 2
     assert spam_filter.state().features > 0
 
 

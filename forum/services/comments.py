@@ -13,6 +13,7 @@ from forum.models import (
     Comment,
     HoldReason,
     Post,
+    SpamLabel,
     Status,
     User,
     utcnow,
@@ -134,12 +135,10 @@ def submit_comment(
 
     domains = sanitize.link_domains(result.html)
     link_count = sanitize.count_links(result.html)
-    verdict = spam_filter.score(
-        spam_filter.FeatureInput(
-            body, name, email, url, tuple(domains), link_count, result.removed
-        ),
-        settings.spam_min_decisions,
+    features = spam_filter.FeatureInput(
+        body, name, email, url, tuple(domains), link_count, result.removed
     )
+    verdict = spam_filter.score(features, settings.spam_min_decisions)
     decision = moderation_rules.evaluate(
         moderation_rules.Submission(
             body=body,
@@ -185,6 +184,9 @@ def submit_comment(
     if decision.status is not Status.PENDING:
         comment.moderated_at = now
     place_in_thread(comment, parent)
+    if decision.status is Status.SPAM and spam_filter.decided_spam(verdict, settings):
+        # The filter's own decision is a lesson until a moderator corrects it.
+        spam_filter.teach([(comment.id, SpamLabel.SPAM, features)])
     return comment
 
 

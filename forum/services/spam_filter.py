@@ -216,6 +216,13 @@ def _reasons(
     return weighed[:MAX_REASONS]
 
 
+def decided_spam(verdict: Verdict, settings: Any) -> bool:
+    """Whether this verdict sends a comment to Spam under these settings."""
+    return (
+        verdict.ready and settings.spam_threshold < 1 and verdict.score >= settings.spam_threshold
+    )
+
+
 def state() -> ModelState:
     """How much the model has learned, and its size (two small queries)."""
     row = db.session.get(SpamFeature, MODEL_KEY)
@@ -381,7 +388,7 @@ def label_for(action: str, from_status: Status, automatic: bool) -> SpamLabel | 
     Approve teaches legitimate, spam teaches spam. Reject judges content (rude, off
     topic), not spam, and teaches nothing. Restore withdraws the lesson of the decision it
     reverses, except after the filter itself sent the comment to Spam: that restore is a
-    correction, and teaches legitimate.
+    correction, and replaces the filter's own spam lesson with a legitimate one.
     """
     if action == "approve":
         return SpamLabel.HAM
@@ -435,22 +442,14 @@ def restore_lessons(comments: Sequence[tuple[Comment, str | None]]) -> int:
 
 
 def training_select():
-    """Decided comments the filter can learn from: approved, and spam not by its own hand.
+    """Decided comments the filter can learn from: approved and spam, oldest first.
 
-    Spam that the filter itself decided and no moderator confirmed is left out: learning
-    from its own guesses would only make it surer of its mistakes.
+    Spam the filter decided itself counts too, as it does when it decides: a lesson until
+    a moderator corrects it (train on error keeps it from growing surer of itself).
     """
-    own_guess = (
-        select(HoldReason.id)
-        .where(HoldReason.comment_id == Comment.id, HoldReason.rule == RULE)
-        .exists()
-    )
     return (
         select(Comment)
-        .where(
-            (Comment.status == Status.APPROVED)
-            | ((Comment.status == Status.SPAM) & ~(own_guess & Comment.moderated_by_id.is_(None)))
-        )
+        .where(Comment.status.in_([Status.APPROVED, Status.SPAM]))
         .order_by(Comment.created_at, Comment.id)
     )
 
