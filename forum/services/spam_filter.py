@@ -33,10 +33,10 @@ BIAS_RATE = 0.3
 # Train on error: a decision the model already got right by this margin changes no weight
 # (it still counts as a lesson). Measured: fewer writes, and less overconfidence.
 MARGIN = 0.1
-# Word n-grams from the first 150 words and character 4-grams from the first 250
+# Word n-grams from the first 120 words and character 4-grams from the first 150
 # characters: every feature is one row to read, and a long comment shows what it is early.
-MAX_WORDS = 150
-MAX_CHARS = 250
+MAX_WORDS = 120
+MAX_CHARS = 150
 MODEL_KEY = 0  # the row holding the bias and the lesson counts
 PRUNE_EVERY = 200  # lessons between two checks of the model's size
 CHUNK = 900  # keys per IN (...) list: under SQLite's 999 bound parameters
@@ -183,7 +183,7 @@ def _weights(keys: Iterable[int]) -> dict[int, tuple[float, int, int]]:
     try:
         if connection.dialect.name == "postgresql":
             # One array parameter: the same statement every time, prepared once by psycopg.
-            cursor.execute(SELECT_PG, (wanted,))
+            cursor.execute(SELECT_PG, (wanted,), binary=True)
             found.update((key, (weight, spam, ham)) for key, weight, spam, ham in cursor.fetchall())
             return found
         for start in range(0, len(wanted), CHUNK):
