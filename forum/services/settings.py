@@ -37,7 +37,7 @@ class Settings:
     # learned from spam_min_decisions decisions of each kind.
     spam_threshold: float = 0.8
     spam_hold_threshold: float = 0.5
-    spam_min_decisions: int = 20
+    spam_min_decisions: int = 10
     extra: dict[str, Any] = field(default_factory=dict)
 
 
