@@ -122,7 +122,7 @@ def extract(data: FeatureInput) -> dict[int, str]:
             domains.add(host)
     for domain in sorted(domains)[:20]:
         named["domain:" + domain] = f"links to {domain}"
-        named["tld:" + domain.rsplit(".", 1)[-1]] = f"links to a .{domain.rsplit('.', 1)[-1]} site"
+        named["tld:" + domain.rsplit(".", 1)[-1]] = f"a link ending in .{domain.rsplit('.', 1)[-1]}"
     named["links:" + _bucket(max(data.link_count, len(domains)), (0, 1, 2))] = (
         f"{data.link_count or len(domains)} links" if domains else "no links"
     )
