@@ -123,18 +123,20 @@ def extract(data: FeatureInput) -> dict[int, str]:
     for domain in sorted(domains)[:20]:
         named["domain:" + domain] = f"links to {domain}"
         named["tld:" + domain.rsplit(".", 1)[-1]] = f"a link ending in .{domain.rsplit('.', 1)[-1]}"
-    named["links:" + _bucket(max(data.link_count, len(domains)), (0, 1, 2))] = (
-        f"{data.link_count or len(domains)} links" if domains else "no links"
+    links = max(data.link_count, len(domains))
+    named["links:" + _bucket(links, (0, 1, 2))] = (
+        "no links" if not links else "1 link" if links == 1 else f"{links} links"
     )
     plain = _URL_RE.sub(" urltoken ", text)
     plain = _DOMAIN_RE.sub(" urltoken ", plain)
     words = _WORD_RE.findall(plain)[:MAX_WORDS]
     for w in words:
-        named["w:" + w] = f"word: {w}"
-    for a, b in zip(words, words[1:], strict=False):
-        named[f"b:{a} {b}"] = f"phrase: {a} {b}"
-    for a, b, c in zip(words, words[1:], words[2:], strict=False):
-        named[f"t:{a} {b} {c}"] = f"phrase: {a} {b} {c}"
+        named["w:" + w] = "a web address in the text" if w == "urltoken" else f"word: {w}"
+    shown = [("[link]" if w == "urltoken" else w) for w in words]
+    for i, (a, b) in enumerate(zip(words, words[1:], strict=False)):
+        named[f"b:{a} {b}"] = f"phrase: {shown[i]} {shown[i + 1]}"
+    for i, (a, b, c) in enumerate(zip(words, words[1:], words[2:], strict=False)):
+        named[f"t:{a} {b} {c}"] = f"phrase: {shown[i]} {shown[i + 1]} {shown[i + 2]}"
     squeezed = " " + " ".join(plain.split())[:MAX_CHARS] + " "
     for i in range(len(squeezed) - 3):
         named["c:" + squeezed[i : i + 4]] = ""
@@ -218,13 +220,25 @@ def _reasons(
     weighed = []
     for key, (weight, spam, ham) in known.items():
         label = features.get(key, "")
-        if not label or abs(weight * scale) < 0.05:
+        if not label or abs(weight * scale) < 0.01:
             continue
         if label.startswith("links to ") and spam > 0 and ham <= 0 and weight > 0:
             label = f"links to a domain seen only in spam ({label.removeprefix('links to ')})"
         weighed.append([label, round(weight * scale, 2)])
-    weighed.sort(key=lambda pair: -abs(pair[1]))
+    # A domain only spam ever linked to comes first; then by weight (the features of one
+    # lesson share one step, so ties are common: the more telling kinds first).
+    weighed.sort(key=lambda pair: (_telling(pair[0]) > 0, -abs(pair[1]), _telling(pair[0])))
     return weighed[:MAX_REASONS]
+
+
+def _telling(label: str) -> int:
+    """How much a kind of feature tells a moderator (lower: more)."""
+    for rank, prefix in enumerate(
+        ("links to a domain seen only", "links to ", "phrase: ", "email at", "author website")
+    ):
+        if label.startswith(prefix):
+            return rank - (label.count(" ") if prefix == "phrase: " else 0) / 10
+    return 9 if label.startswith("word: ") else 10
 
 
 def decided_spam(verdict: Verdict, settings: Any) -> bool:
