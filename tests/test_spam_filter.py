@@ -548,3 +548,43 @@ def test_spam_filter_settings_and_rule_statistics_pages(app, client, scored):
     rules = client.get("/moderation/rules").get_data(as_text=True)
     row = rules[rules.index('data-rule="classifier"') :]
     assert '<td class="held">1</td>' in row[: row.index("</tr>")]
+
+
+def test_every_worker_scores_with_the_same_model_at_once(database_url, tmp_path):
+    """Two apps (two engines, like two gunicorn workers) on one database."""
+    from tests.conftest import empty_database, make_test_app
+
+    url = database_url or f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    one = make_test_app(url, tmp_path / "one")
+    two = make_test_app(url, tmp_path / "two")
+    try:
+        with one.app_context():
+            db.create_all()
+            before = spam_filter.score(data("cheap pills at pills.example"), 1).score
+        with one.app_context():
+            teach_corpus(3, 3)
+            spam_filter.teach([(1, SpamLabel.SPAM, data("cheap pills at pills.example"))])
+            db.session.commit()
+        with two.app_context():
+            after = spam_filter.score(data("cheap pills at pills.example"), 1)
+            assert after.ready and after.score > before
+            assert spam_filter.state().spam_lessons == 4
+    finally:
+        with two.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        empty_database(one, database_url)  # the file of a SQLite run goes with tmp_path
+
+
+def test_replay_order_keeps_undated_rows_after_the_row_before(tmp_path):
+    from forum.spam_cli import read_rows
+
+    path = tmp_path / "rows.csv"
+    path.write_text("d,t,l\n2024-03-01,c,0\n,d,1\n2024-01-01,a,spam\n,b,ham\n", encoding="utf-8")
+    rows = read_rows((path,), "t", "l", None, "d")
+    assert [(r.text, r.spam) for r in rows] == [
+        ("a", True),
+        ("b", False),
+        ("c", False),
+        ("d", True),
+    ]
