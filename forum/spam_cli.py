@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import statistics
 import sys
 import time
@@ -61,30 +62,52 @@ class Row:
 def read_rows(files: tuple[Path, ...], text: str, label: str, author: str | None, date: str | None):
     """Every labelled row of the files, in date order (rows without a date keep their place)."""
     rows: list[Row] = []
+    csv.field_size_limit(16 * 1024 * 1024)  # whole emails fit in a cell
     for path in files:
-        with open(path, newline="", encoding="utf-8-sig") as stream:
-            reader = csv.DictReader(stream)
-            wanted = [c for c in (text, label, author, date) if c]
-            missing = [c for c in wanted if c not in (reader.fieldnames or [])]
-            if missing:
-                raise click.ClickException(f"{path}: no column {', '.join(missing)}.")
-            last_date = ""
-            for number, record in enumerate(reader, start=2):
-                raw = (record.get(label) or "").strip().casefold()
-                if raw not in SPAM_LABELS | HAM_LABELS:
-                    raise click.ClickException(f"{path}, line {number}: label {raw!r} unknown.")
-                when = (record.get(date) or "").strip() if date else ""
-                last_date = when or last_date  # an undated row stays after the one before it
-                rows.append(
-                    Row(
-                        last_date,
-                        len(rows),
-                        record.get(text) or "",
-                        raw in SPAM_LABELS,
-                        (record.get(author) or "") if author else "",
-                    )
-                )
+        raw = path.read_bytes()
+        try:
+            content = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:  # many published corpora are Windows-1252 or Latin-1
+            content = raw.decode("cp1252", errors="replace")
+        try:
+            rows.extend(_rows_of(path, content, text, label, author, date, len(rows)))
+        except csv.Error as error:
+            raise click.ClickException(f"{path}: not a CSV file we can read ({error}).") from error
     rows.sort(key=lambda r: (r.when, r.order))
+    return rows
+
+
+def _rows_of(
+    path: Path,
+    content: str,
+    text: str,
+    label: str,
+    author: str | None,
+    date: str | None,
+    start: int,
+) -> list[Row]:
+    """The rows of one file; an undated row takes the date of the row before it."""
+    rows: list[Row] = []
+    reader = csv.DictReader(io.StringIO(content, newline=""))
+    wanted = [c for c in (text, label, author, date) if c]
+    missing = [c for c in wanted if c not in (reader.fieldnames or [])]
+    if missing:
+        raise click.ClickException(f"{path}: no column {', '.join(missing)}.")
+    last_date = ""
+    for number, record in enumerate(reader, start=2):
+        raw = (record.get(label) or "").strip().casefold()
+        if raw not in SPAM_LABELS | HAM_LABELS:
+            raise click.ClickException(f"{path}, line {number}: label {raw!r} unknown.")
+        last_date = ((record.get(date) or "").strip() if date else "") or last_date
+        rows.append(
+            Row(
+                last_date,
+                start + len(rows),
+                record.get(text) or "",
+                raw in SPAM_LABELS,
+                (record.get(author) or "") if author else "",
+            )
+        )
     return rows
 
 

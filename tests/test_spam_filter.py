@@ -588,3 +588,21 @@ def test_replay_order_keeps_undated_rows_after_the_row_before(tmp_path):
         ("c", False),
         ("d", True),
     ]
+
+
+def test_spam_eval_reads_a_windows_1252_file_and_refuses_a_broken_one(app, tmp_path):
+    rows = [("caf\u00e9 au lait, tr\u00e8s bon", "ham"), ("cheap \u20ac pills", "spam")] * 30
+    good = tmp_path / "latin.csv"
+    good.write_bytes(
+        ("v1,v2\n" + "".join(f"{label},{body}\n" for body, label in rows)).encode("cp1252")
+    )
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["forum", "spam-eval", str(good), "--text", "v2", "--label", "v1"])
+    assert result.exit_code == 0, result.output
+    assert "60 rows (30 spam)" in result.output
+    broken = tmp_path / "broken.csv"
+    broken.write_text('v1,v2\nham,"never closed\n', encoding="utf-8")
+    result = runner.invoke(
+        args=["forum", "spam-eval", str(broken), "--text", "v2", "--label", "v1"]
+    )
+    assert result.exit_code != 0 and "Traceback" not in result.output
