@@ -124,6 +124,20 @@ def test_features_are_stable_and_case_insensitive():
     assert spam_filter.feature_key("w:free") == spam_filter.feature_key("w:free")
 
 
+@pytest.mark.parametrize(
+    ("text", "label", "present"),
+    [
+        ("call 0871 230 0220 now", "a long number (a phone number?)", True),
+        ("won in 2014 and 2015", "a long number (a phone number?)", False),
+        ("claim your £1000 prize", "an amount of money", True),
+        ("win 500 dollars", "an amount of money", True),
+        ("500 people liked this", "an amount of money", False),
+    ],
+)
+def test_numbers_that_generalise(text, label, present):
+    assert (label in spam_filter.extract(data(text)).values()) is present
+
+
 def test_plain_text_urls_count_as_links():
     labels = set(spam_filter.extract(data("see www.pills.example/cheap today")).values())
     assert "links to pills.example" in labels

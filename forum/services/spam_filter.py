@@ -45,6 +45,8 @@ RULE = "classifier"
 
 _WORD_RE = re.compile(r"\w+(?:'\w+)?")
 _URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_LONG_NUMBER_RE = re.compile(r"\d(?:[\s.-]?\d){6,}")
+_MONEY_RE = re.compile(r"[$£€]\s?\d|\d\s?(?:[$£€]|usd|eur|gbp|dollars?|pounds?)(?!\w)")
 _DOMAIN_RE = re.compile(r"\b(?:[a-z0-9-]+\.)+[a-z]{2,}\b(?:/\S*)?", re.IGNORECASE)
 
 
@@ -161,6 +163,11 @@ def extract(data: FeatureInput) -> dict[int, str]:
         upper = sum(ch.isupper() for ch in letters) / len(letters)
         named["upper:" + str(int(upper * 4))] = "mostly capitals" if upper >= 0.5 else ""
     named["excl:" + _bucket(data.body.count("!"), (0, 1, 3))] = ""
+    # Numbers generalise badly as words: a phone-like run of digits and a price do.
+    if _LONG_NUMBER_RE.search(text):
+        named["long-number"] = "a long number (a phone number?)"
+    if _MONEY_RE.search(text):
+        named["money"] = "an amount of money"
     return {feature_key(name): label for name, label in named.items()}
 
 
