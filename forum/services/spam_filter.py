@@ -238,7 +238,7 @@ def _reasons(
     return weighed[:MAX_REASONS]
 
 
-def _telling(label: str) -> int:
+def _telling(label: str) -> float:
     """How much a kind of feature tells a moderator (lower: more)."""
     for rank, prefix in enumerate(
         ("links to a domain seen only", "links to ", "phrase: ", "email at", "author website")
