@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test test-sqlite test-postgresql lint audit browser checkers install install-dev serve bench clean
+.PHONY: run test test-sqlite test-postgresql lint audit browser checkers install install-dev serve bench bench-spam clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -123,6 +123,12 @@ bench: install-dev
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python bench/run.py
+	cd bench && ../$(BIN)/python spam.py
+
+# The spam filter alone (a few minutes): scoring and learning per comment, SQLite and
+# PostgreSQL; its section of bench/RESULTS.md is updated in place.
+bench-spam: install-dev
+	cd bench && ../$(BIN)/python spam.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-results tests/browser/node_modules

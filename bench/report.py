@@ -74,6 +74,9 @@ def write(results: dict, here: Path) -> None:
     notes = here / "NOTES.md"
     if notes.exists():
         lines += ["", notes.read_text().rstrip()]
+    spam = here / "spam-results.md"  # written by bench/spam.py (make bench-spam)
+    if spam.exists():
+        lines += ["", spam.read_text().rstrip()]
     (here / "RESULTS.md").write_text("\n".join(lines) + "\n")
     try:
         plot(results, here / "latency.png")

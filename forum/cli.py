@@ -9,7 +9,7 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-from forum import transfer_cli
+from forum import spam_cli, transfer_cli
 from forum.extensions import db
 from forum.models import Post, Role
 from forum.services import accounts
@@ -18,7 +18,7 @@ forum_cli = AppGroup("forum", help="Forum administration.")
 
 
 def init_app(app: Flask) -> None:
-    for command in transfer_cli.COMMANDS:
+    for command in (*transfer_cli.COMMANDS, *spam_cli.COMMANDS):
         forum_cli.add_command(command)
     app.cli.add_command(forum_cli)
 

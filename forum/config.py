@@ -71,6 +71,8 @@ DEFAULTS: dict[str, Any] = {
     ],
     # One-click links in mails to moderators stay valid this long.
     "MODERATION_LINK_MAX_AGE_DAYS": 14,
+    # The spam filter's size bound: beyond it the rarest, longest-unseen features go.
+    "SPAM_MAX_FEATURES": 200_000,
     # The forum's public address: every absolute link (mail, feeds, canonical links) is
     # built from it, never from the request's Host. Unset, it is the development address
     # (`make serve` refuses to start without it).

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -191,6 +192,8 @@ class Comment(db.Model):
         Index("ix_comment_user_status", "user_id", "status"),
         Index("ix_comment_ip_status", "ip", "status"),
         Index("ix_comment_post_wp_id", "post_id", "wp_id"),
+        # The queue sorted by spam score.
+        Index("ix_comment_status_spam_score", "status", "spam_score", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -227,6 +230,10 @@ class Comment(db.Model):
     import_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     # The comment's id on the site it was imported from: old "#comment-N" links map here.
     wp_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The spam filter's score (0 legitimate .. 1 spam) when the comment arrived, and the
+    # features that weighed most as [label, weight] pairs (services/spam_filter.py).
+    spam_score: Mapped[float | None] = mapped_column(Float)
+    spam_reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
     post: Mapped[Post] = relationship(back_populates="comments")
     parent: Mapped[Comment | None] = relationship(remote_side=[id])
@@ -334,3 +341,40 @@ class OutboxMail(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(String(500), default="")
+
+
+class SpamLabel(enum.StrEnum):
+    SPAM = "spam"
+    HAM = "ham"
+
+
+class SpamFeature(db.Model):
+    """One hashed feature of the spam filter: its weight and how often each label saw it.
+
+    Key 0 holds the model itself: the bias as weight, and the lessons learned per label.
+    """
+
+    # On SQLite an INTEGER primary key is the rowid itself: one B-tree search per look-up.
+    key: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False
+    )
+    weight: Mapped[float] = mapped_column(Float, default=0.0)
+    spam: Mapped[int] = mapped_column(Integer, default=0)
+    ham: Mapped[int] = mapped_column(Integer, default=0)
+    # Day (days since 1970) a lesson last touched it: old, rare features are pruned first.
+    seen_day: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SpamLesson(db.Model):
+    """What the filter learned from one comment, so that an undo can take it back.
+
+    No foreign key: deleting a spam comment for good keeps what it taught.
+    """
+
+    comment_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    label: Mapped[SpamLabel] = mapped_column(_enum(SpamLabel))
+    # The change made to each feature's weight (and to the bias), subtracted to unlearn.
+    step: Mapped[float] = mapped_column(Float, default=0.0)
+    bias_step: Mapped[float] = mapped_column(Float, default=0.0)
+    features: Mapped[list[int]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

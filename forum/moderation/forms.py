@@ -6,6 +6,7 @@ from flask import current_app
 from wtforms import (
     BooleanField,
     Field,
+    FloatField,
     HiddenField,
     SelectChoice,
     SelectField,
@@ -17,6 +18,7 @@ from wtforms.validators import (
     InputRequired,
     Length,
     NumberRange,
+    Optional,
     Regexp,
     ValidationError,
 )
@@ -96,6 +98,15 @@ class ReplyForm(Form):
     next = HiddenField(validators=[Length(max=2000)])
 
 
+class SpamAboveForm(Form):
+    threshold = FloatField(
+        "Spam every pending comment scoring at least",
+        validators=[InputRequired(), NumberRange(0, 1)],
+        default=0.75,
+    )
+    next = HiddenField(validators=[Length(max=2000)])
+
+
 class BanForm(Form):
     account = BooleanField("Their account")
     email = BooleanField("Their email address")
@@ -168,6 +179,19 @@ class SettingsForm(Form):
     duplicate_window_seconds = NumberField(
         "Refuse the same comment again within N seconds",
         validators=[InputRequired(), NumberRange(0, 86_400)],
+    )
+
+    spam_threshold = FloatField(
+        "Spam filter: send to Spam at this score or above (0 to 1; 1: never)",
+        validators=[Optional(), NumberRange(0, 1)],
+    )
+    spam_hold_threshold = FloatField(
+        "Spam filter: hold for review at this score or above (1: never)",
+        validators=[Optional(), NumberRange(0, 1)],
+    )
+    spam_min_decisions = NumberField(
+        "Spam filter: decide only after this many moderator decisions of each kind",
+        validators=[Optional(), NumberRange(1, 100_000)],
     )
 
     def validate_moderation_mode(self, field: SelectField) -> None:

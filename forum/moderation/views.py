@@ -35,10 +35,11 @@ from forum.moderation.forms import (
     GroupActionForm,
     ReplyForm,
     SettingsForm,
+    SpamAboveForm,
     UndoForm,
 )
 from forum.services import comments as comment_service
-from forum.services import moderation, notifications, sanitize
+from forum.services import moderation, notifications, sanitize, spam_filter
 from forum.services import queue as queue_service
 from forum.services import settings as settings_service
 from forum.services.accounts import safe_next
@@ -189,7 +190,10 @@ def queue():
     f = queue_filter()
     cfg = current_app.config
     per_page = id_arg("per_page", 1, cfg["MODERATION_MAX_PER_PAGE"]) or cfg["MODERATION_PER_PAGE"]
-    page = queue_service.queue_page(f, per_page, cursor_arg("after"), cursor_arg("before"))
+    try:
+        page = queue_service.queue_page(f, per_page, cursor_arg("after"), cursor_arg("before"))
+    except queue_service.BadCursor:
+        abort(400, description="That page link is broken; start again from the first page.")
     counts = queue_service.tab_counts()
     args = filter_args(f)
     if per_page != cfg["MODERATION_PER_PAGE"]:
@@ -217,6 +221,7 @@ def queue():
     return render_template(
         "moderation/queue.html",
         bulk_form=BulkForm(formdata=None),
+        spam_above_form=SpamAboveForm(formdata=None),
         posts=posts_in_tab(f.tab),
         **context,
     )
@@ -319,6 +324,26 @@ def bulk():
     if not comments:
         return refuse("None of those comments exist any more.", 404)
     outcome = moderation.decide(form.action.data, comments, moderator(), form.reason_text)
+    db.session.commit()
+    return done(outcome, form.next.data)
+
+
+@bp.post("/spam-above")
+def spam_above():
+    """Spam every pending comment the spam filter scored at or above a threshold."""
+    form = SpamAboveForm()
+    if not form.validate_on_submit():
+        return refuse(first_error(form))
+    threshold = form.threshold.data
+    ids = spam_filter.comments_above(threshold, current_app.config["MODERATION_BULK_MAX"])
+    if not ids:
+        if wants_json():
+            return refuse(f"No pending comment scores {threshold:g} or more.", 404)
+        flash(f"No pending comment scores {threshold:g} or more.", "info")
+        return redirect(back(form.next.data))
+    outcome = moderation.decide(
+        "spam", moderation.load_comments(ids), moderator(), f"spam score {threshold:g} or more"
+    )
     db.session.commit()
     return done(outcome, form.next.data)
 

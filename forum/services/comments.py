@@ -13,11 +13,12 @@ from forum.models import (
     Comment,
     HoldReason,
     Post,
+    SpamLabel,
     Status,
     User,
     utcnow,
 )
-from forum.services import moderation_rules, sanitize
+from forum.services import moderation_rules, sanitize, spam_filter
 from forum.services.settings import Settings
 
 EMPTY_BODY = "Write something first."
@@ -135,14 +136,22 @@ def submit_comment(
     if duplicate is not None:
         raise DuplicateComment(duplicate)
 
+    domains = sanitize.link_domains(result.html)
+    link_count = sanitize.count_links(result.html)
+    features = spam_filter.FeatureInput(
+        body, name, email, url, tuple(domains), link_count, result.removed
+    )
+    verdict = spam_filter.score(features, settings.spam_min_decisions)
     decision = moderation_rules.evaluate(
         moderation_rules.Submission(
             body=body,
-            link_count=sanitize.count_links(result.html),
+            link_count=link_count,
             removed=result.removed,
             author_name=name,
             author_email=email,
             author_url=url,
+            spam_score=verdict.score,
+            spam_ready=verdict.ready,
             ip=data.ip,
             user_agent=data.user_agent,
             user_id=user.id if user else None,
@@ -153,7 +162,6 @@ def submit_comment(
         ),
         settings,
     )
-    domains = sanitize.link_domains(result.html)
     comment = Comment(
         post_id=post.id,
         parent=parent,
@@ -168,6 +176,8 @@ def submit_comment(
         body_hash=fingerprint,
         link_domain=domains[0] if domains else "",
         sanitizer_report=list(result.removed),
+        spam_score=verdict.score,
+        spam_reasons=verdict.reasons,
         status=decision.status,
         created_at=now,
         notify_on_decision=data.notify_on_decision,
@@ -177,6 +187,9 @@ def submit_comment(
     if decision.status is not Status.PENDING:
         comment.moderated_at = now
     place_in_thread(comment, parent)
+    if decision.status is Status.SPAM and spam_filter.decided_spam(verdict, settings):
+        # The filter's own decision is a lesson until a moderator corrects it.
+        spam_filter.teach([(comment.id, SpamLabel.SPAM, features)])
     return comment
 
 
@@ -279,13 +292,29 @@ def edit_comment(comment: Comment, body: str, user: User, settings: Settings) ->
     if not can_edit(comment, user, settings):
         raise EditWindowClosed("This comment can no longer be edited.")
     text, result = checked_body(body, settings)
+    link_count = sanitize.count_links(result.html)
+    verdict = spam_filter.score(
+        spam_filter.FeatureInput(
+            text,
+            comment.author_name,
+            comment.author_email,
+            comment.author_url,
+            tuple(sanitize.link_domains(result.html)),
+            link_count,
+            result.removed,
+        ),
+        settings.spam_min_decisions,
+    )
     decision = moderation_rules.evaluate(
         moderation_rules.Submission(
             body=text,
-            link_count=sanitize.count_links(result.html),
+            link_count=link_count,
             removed=result.removed,
             author_name=comment.author_name,
             author_email=comment.author_email,
+            author_url=comment.author_url,
+            spam_score=verdict.score,
+            spam_ready=verdict.ready,
             ip=comment.ip,
             user_agent=comment.user_agent,
             user_id=user.id,
@@ -298,6 +327,8 @@ def edit_comment(comment: Comment, body: str, user: User, settings: Settings) ->
     comment.body_html = result.html
     comment.body_hash = sanitize.body_fingerprint(text)
     comment.sanitizer_report = list(result.removed)
+    comment.spam_score = verdict.score
+    comment.spam_reasons = verdict.reasons
     comment.edited_at = utcnow()
     # An edit never promotes a held comment; it may send an approved one back.
     if was is Status.APPROVED and decision.status is not Status.APPROVED:

@@ -29,7 +29,7 @@ from forum.models import (
     utcnow,
 )
 from forum.services import comments as comment_service
-from forum.services import moderation_rules, notifications, sanitize
+from forum.services import moderation_rules, notifications, sanitize, spam_filter
 from forum.services.settings import Settings
 
 TARGET = {
@@ -154,6 +154,10 @@ def decide(
     outcome = Outcome(action, batch or new_batch())
     target = TARGET[action]
     changed: list[Comment] = []
+    # The spam filter learns from the decision; the log keeps its lesson before, for undo.
+    lessons = spam_filter.lessons_of([c.id for c in comments])
+    automatic = spam_filter.automatic_classifier_spam(comments) if action == "restore" else set()
+    taught: list[tuple[Comment, Status, bool]] = []
     for comment in comments:
         if comment.status is target:
             outcome.unchanged.append(comment.id)
@@ -161,10 +165,13 @@ def decide(
         if comment.status not in ALLOWED_FROM[action]:
             outcome.refused.append(comment.id)
             continue
-        log(comment.id, by, action, comment.status, target, outcome.batch, note, now=now)
+        lesson = {"spam_lesson": lessons.get(comment.id)}
+        log(comment.id, by, action, comment.status, target, outcome.batch, note, lesson, now)
+        taught.append((comment, comment.status, comment.id in automatic))
         set_status(comment, target, by, now)
         changed.append(comment)
         outcome.changed.append(comment.id)
+    spam_filter.learn_decisions(action, taught)
     if action == "approve" and outcome.unchanged:
         dismiss_flags(outcome, by, note, now)
     if not changed:
@@ -682,6 +689,7 @@ def undo(batch: str, by: User, now: datetime | None = None) -> Outcome:
         outcome.unchanged = sorted({e.comment_id for e in entries if e.comment_id})
         return outcome
     restored_status: list[Comment] = []
+    relearn: list[tuple[Comment, str | None]] = []
     comments = {c.id: c for c in load_comments(e.comment_id for e in entries if e.comment_id)}
     for entry in entries:
         comment = comments.get(entry.comment_id) if entry.comment_id else None
@@ -696,6 +704,8 @@ def undo(batch: str, by: User, now: datetime | None = None) -> Outcome:
                 notifications.decision_withdrawn(comment.id)
             log(comment.id, by, "undo", was, comment.status, outcome.batch, entry.action, now=now)
             restored_status.append(comment)
+            if "spam_lesson" in (entry.data or {}):
+                relearn.append((comment, entry.data["spam_lesson"]))
             outcome.changed.append(comment.id)
         elif entry.action == "edit" and comment is not None:
             if comment.body_hash != entry.data.get("after_hash"):
@@ -730,6 +740,7 @@ def undo(batch: str, by: User, now: datetime | None = None) -> Outcome:
             )
             outcome.changed.extend(back)
     db.session.flush()
+    spam_filter.restore_lessons(relearn)
     refresh_many([c for c in restored_status if c.id in comments])
     return outcome
 
@@ -793,6 +804,7 @@ class RuleStat:
     approved: int = 0  # approved by a moderator after the rule held it
     removed: int = 0  # spam or rejected by a moderator
     automatic: int = 0  # spam or rejected by the rules alone, never reviewed
+    corrected: int = 0  # approved, or restored to pending, by a moderator after it fired
 
     @property
     def decided(self) -> int:
@@ -820,13 +832,17 @@ def rule_statistics() -> list[RuleStat]:
     counts: dict[str, dict[str, int]] = {}
     for rule, status, was_reviewed, n in rows:
         c = counts.setdefault(
-            rule, {"held": 0, "pending": 0, "approved": 0, "removed": 0, "auto": 0}
+            rule, {"held": 0, "pending": 0, "approved": 0, "removed": 0, "auto": 0, "fixed": 0}
         )
         c["held"] += n
         if status is Status.PENDING:
             c["pending"] += n
+            if was_reviewed:  # restored by a moderator: the rule's decision was undone
+                c["fixed"] += n
         elif status is Status.APPROVED:
             c["approved"] += n
+            if was_reviewed:
+                c["fixed"] += n
         elif was_reviewed:
             c["removed"] += n
         else:
@@ -843,6 +859,7 @@ def rule_statistics() -> list[RuleStat]:
             counts.get(rule, {}).get("approved", 0),
             counts.get(rule, {}).get("removed", 0),
             counts.get(rule, {}).get("auto", 0),
+            counts.get(rule, {}).get("fixed", 0),
         )
         for rule in names
     ]

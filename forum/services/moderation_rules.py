@@ -30,6 +30,7 @@ RULE_LABELS = {
     "new comment": "Moderation mode (every comment, or a first comment)",
     "flag": "Flagged by readers",
     "edited": "Edited after approval",
+    "classifier": "Spam filter score (spam or held at the admin's thresholds)",
 }
 
 
@@ -51,6 +52,9 @@ class Submission:
     seconds_to_submit: float | None = None
     # A web submission that came without the page's signed timestamp.
     timestamp_missing: bool = False
+    # The spam filter's score, and whether it has learned enough to act on it.
+    spam_score: float | None = None
+    spam_ready: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,9 @@ def evaluate(sub: Submission, settings: Settings) -> Decision:
     if sub.timestamp_missing:
         # Scripts may use the public field names, so this holds rather than spams.
         decision.add(Status.PENDING, "no-timestamp", "the form's rendered_at field was missing")
+    classifier = classifier_reason(sub, settings)
+    if classifier:
+        decision.add(*classifier)
     for word in matched_words(settings.block_words, sub):
         decision.add(Status.SPAM, "block-word", word)
     for word in matched_words(settings.hold_words, sub):
@@ -98,6 +105,26 @@ def evaluate(sub: Submission, settings: Settings) -> Decision:
     if mode_reason:
         decision.add(Status.PENDING, *mode_reason)
     return decision
+
+
+def classifier_reason(sub: Submission, settings: Settings) -> tuple[Status, str, str] | None:
+    """Spam at or above the spam threshold, held at or above the hold threshold (1: off)."""
+    if sub.spam_score is None or not sub.spam_ready:
+        return None
+    score = sub.spam_score
+    if settings.spam_threshold < 1 and score >= settings.spam_threshold:
+        return (
+            Status.SPAM,
+            "classifier",
+            f"score {score:.2f} (spam at {settings.spam_threshold:g})",
+        )
+    if settings.spam_hold_threshold < 1 and score >= settings.spam_hold_threshold:
+        return (
+            Status.PENDING,
+            "classifier",
+            f"score {score:.2f} (held at {settings.spam_hold_threshold:g})",
+        )
+    return None
 
 
 def moderation_mode_reason(sub: Submission, mode: str) -> tuple[str, str] | None:

@@ -22,8 +22,9 @@ from forum.models import Comment, Flag, Status
 from forum.services.moderation import GROUP_KINDS
 
 TABS = ("pending", "approved", "spam", "rejected", "flagged")
-ORDERS = ("newest", "oldest")
+ORDERS = ("newest", "oldest", "score")  # score: highest spam score first
 MAX_SEARCH = 200
+UNSCORED = -1.0  # comments from before the spam filter sort last by score
 
 
 class BadCursor(ValueError):
@@ -49,26 +50,41 @@ class QueueFilter:
 
 @dataclass(frozen=True)
 class Cursor:
-    created_at: datetime
+    """Where a page ends: (created_at, id), or (spam score, id) in the score order."""
+
+    created_at: datetime | None
     id: int
+    score: float | None = None
 
     def encode(self) -> str:
+        if self.created_at is None:
+            return f"s{self.score!r}~{self.id}"
         return f"{self.created_at.isoformat()}~{self.id}"
 
     @classmethod
     def decode(cls, raw: str) -> Cursor:
         try:
             when, _, ident = raw.partition("~")
-            created = datetime.fromisoformat(when)
             number = parse_id(ident, low=0)
-            if created.tzinfo is None or number is None:
+            if number is None:
+                raise ValueError(raw)
+            if when.startswith("s"):
+                score = float(when[1:])
+                if not -1.0 <= score <= 1.0:  # also refuses nan
+                    raise ValueError(raw)
+                return cls(None, number, score)
+            created = datetime.fromisoformat(when)
+            if created.tzinfo is None:
                 raise ValueError(raw)
             return cls(created, number)
         except ValueError as error:
             raise BadCursor(raw) from error
 
     @classmethod
-    def of(cls, comment: Comment) -> Cursor:
+    def of(cls, comment: Comment, by_score: bool = False) -> Cursor:
+        if by_score:
+            score = comment.spam_score if comment.spam_score is not None else UNSCORED
+            return cls(None, comment.id, score)
         return cls(comment.created_at, comment.id)
 
 
@@ -142,23 +158,28 @@ def queue_page(
     after: Cursor | None = None,
     before: Cursor | None = None,
 ) -> QueuePage:
-    """One page of a tab, keyset-paginated on (created_at, id) in the chosen order."""
-    newest = f.order == "newest"
-    key = tuple_(Comment.created_at, Comment.id)
+    """One page of a tab, keyset-paginated on (created_at, id) in the chosen order.
+
+    The score order pages on (spam score, id), highest first; raises BadCursor for a
+    cursor of the other kind.
+    """
+    by_score = f.order == "score"
+    newest = f.order != "oldest"
+    first = func.coalesce(Comment.spam_score, UNSCORED) if by_score else Comment.created_at
+    key = tuple_(first, Comment.id)
     stmt = queue_select(f)
     backwards = before is not None and after is None
+    for cursor in (after, before):
+        if cursor is not None and (cursor.created_at is None) != by_score:
+            raise BadCursor(cursor.encode())
     if after is not None:
-        mark = tuple_(after.created_at, after.id)
+        mark = tuple_(after.score if by_score else after.created_at, after.id)
         stmt = stmt.where(key < mark if newest else key > mark)
     elif before is not None:
-        mark = tuple_(before.created_at, before.id)
+        mark = tuple_(before.score if by_score else before.created_at, before.id)
         stmt = stmt.where(key > mark if newest else key < mark)
     descending = newest != backwards
-    order = (
-        (Comment.created_at.desc(), Comment.id.desc())
-        if descending
-        else (Comment.created_at.asc(), Comment.id.asc())
-    )
+    order = (first.desc(), Comment.id.desc()) if descending else (first.asc(), Comment.id.asc())
     stmt = (
         stmt.order_by(*order)
         .limit(per_page + 1)
@@ -177,9 +198,9 @@ def queue_page(
     next_cursor = prev_cursor = None
     if rows:
         if more or backwards:
-            next_cursor = Cursor.of(rows[-1]).encode()
+            next_cursor = Cursor.of(rows[-1], by_score).encode()
         if (more and backwards) or (after is not None):
-            prev_cursor = Cursor.of(rows[0]).encode()
+            prev_cursor = Cursor.of(rows[0], by_score).encode()
     return QueuePage(rows, next_cursor, prev_cursor, author_histories(rows), open_flags(rows))
 
 

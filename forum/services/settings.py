@@ -31,6 +31,13 @@ class Settings:
     digest_minutes: int = 15
     comment_max_length: int = 10_000
     duplicate_window_seconds: int = 60
+    # The spam filter (services/spam_filter.py; defaults measured in docs/spam-filter.md):
+    # a score at or above spam_threshold sends a comment to Spam, at or above
+    # spam_hold_threshold holds it; 1 turns either off. It decides nothing until it has
+    # learned from spam_min_decisions decisions of each kind.
+    spam_threshold: float = 0.8
+    spam_hold_threshold: float = 0.5
+    spam_min_decisions: int = 10
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -71,7 +78,8 @@ def load() -> Settings:
 
 
 def save(values: dict[str, Any]) -> Settings:
-    """Store the given settings (validated); the caller commits."""
+    """Store the given settings (validated); None keeps a setting as it is. The caller commits."""
+    values = {k: v for k, v in values.items() if v is not None}
     current = dataclasses.asdict(load())
     current.pop("extra", None)
     current.update({k: v for k, v in values.items() if k in EDITABLE})
@@ -97,6 +105,8 @@ def _coerce(values: dict[str, Any]) -> Settings:
         value = values[f.name]
         if f.type == "int":
             value = max(0, int(value))
+        elif f.type == "float":
+            value = min(1.0, max(0.0, float(value)))
         elif f.type == "bool":
             value = bool(value)
         elif f.type == "tuple[str, ...]":

@@ -97,7 +97,7 @@ SECTIONS = (
         + ("link_domain", "status", "sanitizer_report", "created_at", "edited_at")
         + ("moderated_at", "moderated_by_id", "notify_on_decision", "notify_on_reply")
         + ("import_key", "wp_id"),
-        left_out=frozenset({"path", "depth", "visible"}),
+        left_out=frozenset({"path", "depth", "visible", "spam_score", "spam_reasons"}),
         nested=("reasons",),
         later=frozenset({"wp_id"}),
     ),
