@@ -35,14 +35,32 @@ def healthz():
 
 
 def header_context() -> dict[str, object]:
-    """The moderators' pending badge, only for moderators (the dashboard's count if made)."""
+    """The moderators' pending badge, only for moderators; on the dashboard it is the
+    pending tab's count, so both always agree (and cost one query)."""
     pending = None
     if getattr(current_user, "is_authenticated", False) and current_user.is_moderator:
         try:
-            pending = queue.pending_count()
+            if request.blueprint == "moderation":
+                counts = request_tab_counts()
+                pending = counts["pending"] if counts else None
+            else:
+                pending = queue.pending_count()
         except Exception:  # noqa: BLE001 - an error page must render even if the DB is down
             db.session.rollback()
     return {"pending_badge": pending}
+
+
+def request_tab_counts() -> dict[str, int] | None:
+    """The dashboard's tab counts, counted once per request and only for moderators."""
+    if not (getattr(current_user, "is_authenticated", False) and current_user.is_moderator):
+        return None
+    if "tab_counts" not in g:
+        try:
+            g.tab_counts = queue.tab_counts()
+        except Exception:  # noqa: BLE001 - an error page must render even if the DB is down
+            db.session.rollback()
+            g.tab_counts = None
+    return g.tab_counts
 
 
 def format_datetime(value: datetime | None) -> str:

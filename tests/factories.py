@@ -9,9 +9,8 @@ from werkzeug.security import generate_password_hash
 
 from forum.extensions import db
 from forum.models import Comment, HoldReason, Post, Role, Status, User
-from forum.services import comments as comment_service
 from forum.services import posts as post_service
-from forum.services import sanitize
+from forum.services import sanitize, tree
 
 PASSWORD = "correct horse battery"
 _PASSWORD_HASH = generate_password_hash(PASSWORD)  # one hash per run: scrypt is slow
@@ -77,5 +76,5 @@ def make_comment(
     )
     if created_at is not None:
         comment.created_at = created_at
-    comment_service.place_in_thread(comment, parent)
+    tree.place_in_thread(comment, parent)
     return comment

@@ -13,7 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from forum.extensions import db, mail
 from forum.models import Ban, BanKind, ModerationAction, OutboxMail, Role, Status, User, utcnow
-from forum.services import accounts
+from forum.services import accounts, bans
 from tests.conftest import count_queries
 from tests.factories import PASSWORD, make_comment, make_post, make_user
 
@@ -582,11 +582,11 @@ def test_role_and_ban_rules_in_the_service(app, admin, member):
         root = db.session.get(User, admin["id"])
         alice = db.session.get(User, member["id"])
         mod = make_user(Role.MODERATOR)
-        with pytest.raises(accounts.AccountError, match="demote them first"):
-            accounts.ban(mod, by=root)
-        with pytest.raises(accounts.AccountError, match="yourself"):
-            accounts.ban(root, by=root)
-        accounts.ban(alice, by=root)
+        with pytest.raises(bans.BanError, match="demote them first"):
+            bans.ban_member(mod, by=root)
+        with pytest.raises(bans.BanError, match="yourself"):
+            bans.ban_member(root, by=root)
+        bans.ban_member(alice, by=root)
         with pytest.raises(accounts.AccountError, match="Unban"):
             accounts.change_role(alice, Role.MODERATOR, by=root)
         assert accounts.change_role(mod, Role.MODERATOR, by=root) is Role.MODERATOR

@@ -355,7 +355,7 @@ def test_threads_paginate_by_top_level_comment_keeping_replies(app, client, post
 
 
 def test_approved_reply_under_held_parent_is_neither_shown_nor_counted(app, client, post_id):
-    from forum.services.comments import refresh_visibility
+    from forum.services.tree import refresh_visibility
 
     a, b, c, d = _tree(app, post_id)
     with app.app_context():

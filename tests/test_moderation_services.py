@@ -17,7 +17,7 @@ from forum.models import (
     Status,
     User,
 )
-from forum.services import moderation, threads
+from forum.services import bans, moderation, queue, rule_stats, threads, undo
 from forum.services import settings as settings_service
 from forum.services.comments import CommentInput, submit_comment
 from tests.factories import make_comment, make_post, make_user
@@ -83,10 +83,10 @@ def test_undo_reverts_exactly_once(mod, action, start, end):
     post = make_post()
     comment = make_comment(post, status=start)
     outcome = moderation.decide(action, [comment], mod)
-    undone = moderation.undo(outcome.batch, mod)
+    undone = undo.undo(outcome.batch, mod)
     assert undone.changed == [comment.id]
     assert comment.status is start
-    again = moderation.undo(outcome.batch, mod)
+    again = undo.undo(outcome.batch, mod)
     assert again.changed == [] and comment.status is start
     assert [r.action for r in log_rows(comment_id=comment.id)] == [action, "undo"]
 
@@ -119,7 +119,7 @@ def test_spamming_a_parent_withholds_its_approved_replies_until_restored(mod):
     assert [c.visible for c in (parent, child, grandchild)] == [False, False, False]
     assert child.status is Status.APPROVED  # withheld, not changed
     assert responses(post) == 1
-    moderation.undo(outcome.batch, mod)
+    undo.undo(outcome.batch, mod)
     assert [c.visible for c in (parent, child, grandchild)] == [True, True, True]
     assert responses(post) == 4
 
@@ -177,7 +177,7 @@ def test_bulk_undo_reverts_the_whole_batch_but_not_later_changes(mod):
     outcome = moderation.decide("approve", [a, b, c], mod)
     other = make_user(Role.MODERATOR)
     moderation.decide("spam", [b], other)  # someone changed b since
-    undone = moderation.undo(outcome.batch, mod)
+    undone = undo.undo(outcome.batch, mod)
     assert sorted(undone.changed) == sorted([a.id, c.id]) and undone.refused == [b.id]
     assert statuses(a, b, c) == ["pending", "spam", "pending"]
 
@@ -185,10 +185,10 @@ def test_bulk_undo_reverts_the_whole_batch_but_not_later_changes(mod):
 def test_undo_of_an_unknown_batch_or_an_undo_is_an_error(mod):
     comment = make_comment(make_post(), status=Status.PENDING)
     outcome = moderation.decide("approve", [comment], mod)
-    undone = moderation.undo(outcome.batch, mod)
+    undone = undo.undo(outcome.batch, mod)
     for batch in ["0" * 30, undone.batch, ""]:
         with pytest.raises(moderation.ModerationError):
-            moderation.undo(batch, mod)
+            undo.undo(batch, mod)
 
 
 # Deleting for good ----------------------------------------------------------------------
@@ -206,7 +206,7 @@ def test_delete_removes_a_spam_thread_and_undo_puts_it_back(mod, db_session):
     assert db.session.scalar(select(func.count(Comment.id))) == 0
     assert [r.comment_id for r in log_rows(action="delete")] == list(ids)
     db.session.expire_all()
-    undone = moderation.undo(outcome.batch, mod)
+    undone = undo.undo(outcome.batch, mod)
     db.session.commit()
     assert sorted(undone.changed) == sorted(ids)
     back_root, back_reply = (db.session.get(Comment, i) for i in ids)
@@ -243,7 +243,7 @@ def test_edit_then_approve_resanitizes_logs_and_undoes(mod, db_session):
     assert [r.action for r in log_rows(comment_id=comment.id)] == ["edit", "approve"]
     again = moderation.edit_and_approve(comment, "Hello <b>there</b>", mod, settings)
     assert again.changed == []
-    moderation.undo(outcome.batch, mod)
+    undo.undo(outcome.batch, mod)
     assert comment.status is Status.PENDING
     assert (comment.body_source, comment.body_html, comment.body_hash) == before
 
@@ -268,7 +268,7 @@ def test_approve_and_reply_publishes_the_moderators_reply_under_it(mod, db_sessi
     assert responses(post) == 2
     again = moderation.approve_and_reply(comment, "Thanks, welcome!", mod, settings)
     assert again.changed == [] and responses(post) == 2
-    moderation.undo(outcome.batch, mod)
+    undo.undo(outcome.batch, mod)
     assert db.session.get(Comment, reply.id) is None
     assert comment.status is Status.PENDING and responses(post) == 0
 
@@ -286,15 +286,15 @@ def test_ban_by_email_spams_pending_comments_and_undo_lifts_it(mod):
     second = guest_comment(post, ip="203.0.113.6")
     published = guest_comment(post, status=Status.APPROVED)
     bystander = guest_comment(post, email="ok@example.net")
-    outcome = moderation.ban_author(first, [BanKind.EMAIL], mod, "spammer")
+    outcome = bans.ban_author(first, [BanKind.EMAIL], mod, "spammer")
     assert sorted(outcome.changed) == sorted([first.id, second.id])
     assert statuses(first, second, published, bystander) == ["spam", "spam", "approved", "pending"]
     assert [(b.kind, b.value) for b in db.session.scalars(select(Ban))] == [
         (BanKind.EMAIL, "spam@example.net")
     ]
-    again = moderation.ban_author(first, [BanKind.EMAIL], mod)
+    again = bans.ban_author(first, [BanKind.EMAIL], mod)
     assert again.changed == [] and db.session.scalar(select(func.count(Ban.id))) == 1
-    moderation.undo(outcome.batch, mod)
+    undo.undo(outcome.batch, mod)
     assert statuses(first, second) == ["pending", "pending"]
     assert db.session.scalar(select(func.count(Ban.id))) == 0
 
@@ -304,9 +304,9 @@ def test_ban_and_remove_everything_also_takes_approved_comments(mod):
     held = guest_comment(post)
     published = guest_comment(post, status=Status.APPROVED, ip="203.0.113.77")
     reply = make_comment(post, parent=published)
-    outcome = moderation.ban_author(held, [BanKind.IP], mod, remove_everything=True)
+    outcome = bans.ban_author(held, [BanKind.IP], mod, remove_everything=True)
     assert statuses(held, published) == ["spam", "approved"]  # other IP: not caught
-    outcome = moderation.ban_author(held, [BanKind.EMAIL], mod, remove_everything=True)
+    outcome = bans.ban_author(held, [BanKind.EMAIL], mod, remove_everything=True)
     assert statuses(held, published) == ["spam", "spam"] and not reply.visible
     assert published.id in outcome.changed
 
@@ -315,9 +315,9 @@ def test_ban_account_marks_the_user_banned(mod):
     post = make_post()
     member = make_user()
     comment = make_comment(post, user=member, status=Status.PENDING)
-    outcome = moderation.ban_author(comment, [BanKind.ACCOUNT], mod)
+    outcome = bans.ban_author(comment, [BanKind.ACCOUNT], mod)
     assert member.is_banned and comment.status is Status.SPAM
-    moderation.undo(outcome.batch, mod)
+    undo.undo(outcome.batch, mod)
     assert not member.is_banned
 
 
@@ -326,25 +326,25 @@ def test_moderators_cannot_be_banned_from_the_queue(mod, role):
     other = make_user(role)
     comment = make_comment(make_post(), user=other)
     with pytest.raises(moderation.ModerationError):
-        moderation.ban_author(comment, [BanKind.ACCOUNT, BanKind.EMAIL], mod)
+        bans.ban_author(comment, [BanKind.ACCOUNT, BanKind.EMAIL], mod)
 
 
 def test_ban_without_anything_to_ban_is_an_error(mod):
     comment = make_comment(make_post(), author_email="", ip="")
     with pytest.raises(moderation.ModerationError):
-        moderation.ban_author(comment, [BanKind.ACCOUNT, BanKind.EMAIL, BanKind.IP], mod)
+        bans.ban_author(comment, [BanKind.ACCOUNT, BanKind.EMAIL, BanKind.IP], mod)
 
 
 def test_sweep_catches_what_arrived_while_the_ban_ran(mod, db_session):
     post = make_post()
     first = guest_comment(post)
-    outcome = moderation.ban_author(first, [BanKind.EMAIL], mod)
+    outcome = bans.ban_author(first, [BanKind.EMAIL], mod)
     db.session.commit()
     # Checked by the rules before the ban was committed, stored after the first sweep:
     late = guest_comment(post)
     db.session.commit()
     values = [(BanKind(k), v) for k, v in outcome.extra["ban_values"]]
-    swept = moderation.sweep_banned(values, mod, batch=outcome.batch)
+    swept = bans.sweep_banned(values, mod, batch=outcome.batch)
     assert swept.changed == [late.id] and late.status is Status.SPAM
     # And anything submitted afterwards is rejected by the rules themselves.
     settings = settings_service.load()
@@ -354,7 +354,7 @@ def test_sweep_catches_what_arrived_while_the_ban_ran(mod, db_session):
         settings,
     )
     assert after.status is Status.REJECTED and [r.rule for r in after.reasons][0] == "banned"
-    moderation.undo(outcome.batch, mod)  # one undo reverts the ban and both sweeps
+    undo.undo(outcome.batch, mod)  # one undo reverts the ban and both sweeps
     assert statuses(first, late) == ["pending", "pending"]
 
 
@@ -390,14 +390,14 @@ def test_groups_by_each_kind(mod):
                      author_email="a@example.net", link_domain="spam.example")  # fmt: skip
     make_comment(post, status=Status.PENDING, ip="203.0.113.2", body="Other")
     make_comment(post, status=Status.APPROVED, ip="203.0.113.1")
-    by_ip = moderation.groups("ip")
+    by_ip = queue.groups("ip")
     assert [(g.value, g.count) for g in by_ip] == [("203.0.113.1", 3), ("203.0.113.2", 1)]
     assert by_ip[0].sample is not None
-    assert moderation.groups("domain")[0].value == "spam.example"
-    assert moderation.groups("email")[0].count == 3
-    text = moderation.groups("text")
+    assert queue.groups("domain")[0].value == "spam.example"
+    assert queue.groups("email")[0].count == 3
+    text = queue.groups("text")
     assert text[0].count == 3 and "Same text" in text[0].sample.body_source
-    ids = list(db.session.scalars(moderation.group_members("ip", "203.0.113.1", Status.PENDING)))
+    ids = queue.group_members("ip", "203.0.113.1", Status.PENDING)
     assert len(ids) == 3
 
 
@@ -409,7 +409,7 @@ def test_rule_statistics_count_what_moderators_decided(mod):
     make_comment(post, status=Status.SPAM, reasons=["honeypot"])  # the rules alone
     moderation.decide("approve", [approved], mod)
     moderation.decide("spam", [spammed], mod)
-    stats = {s.rule: s for s in moderation.rule_statistics()}
+    stats = {s.rule: s for s in rule_stats.rule_statistics()}
     links = stats["links"]
     assert (links.held, links.pending, links.approved, links.removed) == (3, 1, 1, 1)
     assert links.approval_rate == 0.5

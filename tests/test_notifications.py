@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from forum.extensions import db, mail
 from forum.models import Comment, OutboxMail, Role, Status, utcnow
-from forum.services import mailer, moderation, notifications
+from forum.services import mailer, moderation, notifications, undo
 from forum.services import settings as settings_service
 from forum.services.comments import CommentInput, submit_comment
 from tests.conftest import login_as
@@ -155,7 +155,7 @@ def test_undo_within_the_grace_period_cancels_the_mail(mod):
     outcome = moderation.decide("approve", [comment], mod)
     db.session.commit()
     assert len(outbox("approved")) == 1
-    moderation.undo(outcome.batch, mod)
+    undo.undo(outcome.batch, mod)
     db.session.commit()
     assert outbox("approved") == []
 

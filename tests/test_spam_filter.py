@@ -23,7 +23,7 @@ from forum.models import (
     SpamLesson,
     Status,
 )
-from forum.services import moderation, moderation_rules, spam_filter
+from forum.services import moderation, moderation_rules, rule_stats, spam_filter, undo
 from forum.services import settings as settings_service
 from forum.services.comments import CommentInput, submit_comment
 from forum.services.settings import Settings
@@ -307,7 +307,7 @@ def test_undo_takes_the_lesson_back(db_session, mod):
     before = model_rows()
     outcome = moderation.decide("spam", [comment], mod)
     assert lesson(comment.id) == "spam"
-    moderation.undo(outcome.batch, mod)
+    undo.undo(outcome.batch, mod)
     assert lesson(comment.id) is None
     for key, (weight, spam, ham) in model_rows().items():
         old = before.get(key, (0.0, 0, 0))
@@ -320,7 +320,7 @@ def test_undo_of_a_change_of_mind_gives_back_the_first_lesson(db_session, mod):
     moderation.decide("approve", [comment], mod)
     second = moderation.decide("spam", [comment], mod)
     assert lesson(comment.id) == "spam"
-    moderation.undo(second.batch, mod)
+    undo.undo(second.batch, mod)
     assert lesson(comment.id) == "ham"
     assert db.session.get(Comment, comment.id).status is Status.APPROVED
 
@@ -336,9 +336,9 @@ def test_restore_after_the_filter_spammed_it_is_a_correction(db_session, mod):
     assert lesson(comment.id) == "spam"  # the filter's own decision, until corrected
     outcome = moderation.decide("restore", [comment], mod)
     assert lesson(comment.id) == "ham"
-    stat = next(s for s in moderation.rule_statistics() if s.rule == "classifier")
+    stat = next(s for s in rule_stats.rule_statistics() if s.rule == "classifier")
     assert (stat.held, stat.corrected, stat.pending) == (1, 1, 1)
-    moderation.undo(outcome.batch, mod)
+    undo.undo(outcome.batch, mod)
     assert lesson(comment.id) == "spam"
 
 

@@ -24,7 +24,7 @@ from forum.models import (
     Status,
     User,
 )
-from forum.services import moderation, transfer, wxr
+from forum.services import bans, moderation, transfer, undo, wxr
 from forum.services import posts as post_service
 from forum.services import settings as settings_service
 from tests.factories import make_comment, make_post, make_user
@@ -80,7 +80,7 @@ def build_forum() -> dict[str, int]:
     moderation.decide("approve", [held], mod, note="links are fine", now=T0)
     moderation.decide("delete", [doomed], mod, note="junk", now=T0)
     moderation.edit_and_approve(to_edit, "First!", mod, settings, note="typo", now=T0)
-    moderation.ban_author(troll, [BanKind.EMAIL, BanKind.IP], mod, reason="trolling", now=T0)
+    bans.ban_author(troll, [BanKind.EMAIL, BanKind.IP], mod, reason="trolling", now=T0)
     with open(BLOG, "rb") as stream:
         wxr.import_wxr(stream)
     db.session.commit()
@@ -165,7 +165,7 @@ def test_undo_still_works_after_a_round_trip(app):
             .order_by(ModerationAction.id)
         ).first()
         mod = db.session.scalars(select(User).where(User.username == "mod")).one()
-        outcome = moderation.undo(deletion.batch, mod)
+        outcome = undo.undo(deletion.batch, mod)
         db.session.commit()
         assert len(outcome.changed) == 2
         restored = db.session.get(Comment, deletion.comment_id)

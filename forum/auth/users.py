@@ -10,7 +10,7 @@ from forum.extensions import db, login_manager
 from forum.forms import ActionForm
 from forum.models import Role, User
 from forum.security import log_event
-from forum.services import accounts
+from forum.services import accounts, bans
 from forum.web import paginate_or_404
 
 bp = Blueprint("users", __name__, url_prefix="/users")
@@ -72,13 +72,23 @@ def ban(user_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        accounts.ban(target, by=current_user)
-    except accounts.AccountError as error:
+        # Their pending comments go to spam with the ban, as from the queue.
+        outcome = bans.ban_member(target, by=current_user, sweep=True)
+    except bans.BanError as error:
         flash(str(error), "error")
         return _back()
     db.session.commit()
     log_event("ban", current_user, target=target.username)
-    flash(f"{target.username} is banned.", "success")
+    swept = len(outcome.changed)
+    flash(
+        f"{target.username} is banned"
+        + (
+            f"; {swept} pending comment{'' if swept == 1 else 's'} marked as spam."
+            if swept
+            else "."
+        ),
+        "success",
+    )
     return _back()
 
 
@@ -88,7 +98,7 @@ def unban(user_id: int):
     target = db.get_or_404(User, user_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    accounts.unban(target, by=current_user)
+    bans.unban_member(target, by=current_user)
     db.session.commit()
     log_event("unban", current_user, target=target.username)
     flash(f"{target.username} may write again.", "success")

@@ -25,7 +25,8 @@ from wtforms.validators import (
 
 from forum.forms import Form, NumberField, Visible
 from forum.ids import parse_id
-from forum.services.moderation import ACTIONS, GROUP_KINDS
+from forum.services.moderation import ACTIONS
+from forum.services.queue import GROUP_KINDS
 from forum.services.settings import MODES
 
 GROUP_STATUSES = ("pending", "approved", "spam", "rejected")

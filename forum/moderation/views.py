@@ -20,14 +20,14 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from forum.extensions import db, login_manager
 from forum.forms import ActionForm
 from forum.ids import id_arg
-from forum.models import Ban, BanKind, Comment, ModerationAction, Post, Role, Status, User
+from forum.models import Ban, BanKind, Comment, Status, User
+from forum.moderation import query
 from forum.moderation.forms import (
+    GROUP_STATUSES,
     BanForm,
     BulkForm,
     DecisionForm,
@@ -38,12 +38,14 @@ from forum.moderation.forms import (
     SpamAboveForm,
     UndoForm,
 )
+from forum.services import bans as ban_service
 from forum.services import comments as comment_service
-from forum.services import moderation, notifications, sanitize, spam_filter
+from forum.services import moderation, notifications, rule_stats, sanitize, spam_filter
 from forum.services import queue as queue_service
 from forum.services import settings as settings_service
+from forum.services import undo as undo_service
 from forum.services.accounts import safe_next
-from forum.web import flush_mail_after_response
+from forum.web import flush_mail_after_response, request_tab_counts
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderation")
 
@@ -72,15 +74,14 @@ def require_moderator():
     return None
 
 
-def text_arg(name: str, limit: int) -> str:
-    """A query-string value cut to size (security.py already refused NUL bytes)."""
-    return request.args.get(name, "")[:limit]
-
-
 @bp.context_processor
-def notice_context() -> dict:
-    """The dashboard layout takes the last action's notice (once) when it renders."""
-    return {"take_notice": lambda: session.pop(NOTICE_KEY, None)}
+def dashboard_context() -> dict:
+    """The dashboard layout's tab counts (once per request, shared with the header's
+    badge) and the last action's notice (taken once) when it renders."""
+    return {
+        "counts": request_tab_counts(),
+        "take_notice": lambda: session.pop(NOTICE_KEY, None),
+    }
 
 
 def require_admin() -> None:
@@ -131,7 +132,7 @@ def done(outcome: moderation.Outcome, next_url: str | None = None):
             unchanged=outcome.unchanged,
             refused=outcome.refused,
             pending_parents=outcome.pending_parents,
-            counts=queue_service.tab_counts(),
+            counts=queue_service.tab_counts(),  # after the action: what the tabs say now
         )
     session[NOTICE_KEY] = {
         "message": outcome.message,
@@ -144,58 +145,19 @@ def done(outcome: moderation.Outcome, next_url: str | None = None):
 # The queue ----------------------------------------------------------------------
 
 
-def queue_filter() -> queue_service.QueueFilter:
-    """The tab and filters from the query string; anything we did not offer is a 404."""
-    try:
-        return queue_service.QueueFilter(
-            tab=request.args.get("tab", "pending"),
-            post_id=id_arg("post"),
-            author=text_arg("author", 254),
-            q=text_arg("q", queue_service.MAX_SEARCH),
-            order=request.args.get("order", "newest"),
-            group=request.args.get("group", ""),
-            value=text_arg("value", 500) if request.args.get("group") else "",
-        )
-    except ValueError:
-        abort(404)
-
-
-def cursor_arg(name: str) -> queue_service.Cursor | None:
-    raw = request.args.get(name)
-    if not raw:
-        return None
-    try:
-        return queue_service.Cursor.decode(raw[:100])
-    except queue_service.BadCursor:
-        abort(400, description="That page link is broken; start again from the first page.")
-
-
-def filter_args(f: queue_service.QueueFilter) -> dict:
-    """The query string of a filter, without defaults (for links that keep it)."""
-    args = {
-        "tab": f.tab if f.tab != "pending" else None,
-        "post": f.post_id,
-        "author": f.author or None,
-        "q": f.q or None,
-        "order": f.order if f.order != "newest" else None,
-        "group": f.group or None,
-        "value": f.value if f.group else None,
-    }
-    return {k: v for k, v in args.items() if v is not None}
-
-
 @bp.get("/")
 def queue():
     """The queue: one tab, filtered, one keyset page at a time."""
-    f = queue_filter()
+    f = query.queue_filter()
     cfg = current_app.config
     per_page = id_arg("per_page", 1, cfg["MODERATION_MAX_PER_PAGE"]) or cfg["MODERATION_PER_PAGE"]
     try:
-        page = queue_service.queue_page(f, per_page, cursor_arg("after"), cursor_arg("before"))
+        page = queue_service.queue_page(
+            f, per_page, query.cursor_arg("after"), query.cursor_arg("before")
+        )
     except queue_service.BadCursor:
         abort(400, description="That page link is broken; start again from the first page.")
-    counts = queue_service.tab_counts()
-    args = filter_args(f)
+    args = query.filter_args(f)
     if per_page != cfg["MODERATION_PER_PAGE"]:
         args["per_page"] = per_page
     next_url = url_for(".queue", after=page.next_cursor, **args) if page.next_cursor else None
@@ -203,7 +165,6 @@ def queue():
     context = {
         "page": page,
         "f": f,
-        "counts": counts,
         "args": args,
         "next_url": next_url,
         "prev_url": prev_url,
@@ -216,27 +177,15 @@ def queue():
         return jsonify(
             html=render_template("moderation/_items.html", **context),
             next_url=next_url,
-            counts=counts,
+            counts=request_tab_counts(),
         )
     return render_template(
         "moderation/queue.html",
         bulk_form=BulkForm(formdata=None),
         spam_above_form=SpamAboveForm(formdata=None),
-        posts=posts_in_tab(f.tab),
+        posts=queue_service.posts_for_filter() if queue_service.status_of(f.tab) else [],
         **context,
     )
-
-
-def posts_in_tab(tab: str) -> list:
-    """The newest posts, for the post filter: one indexed query whatever the queue's size.
-
-    (Counting each post's comments in the tab read the whole queue on every view.)
-    """
-    if queue_service.status_of(tab) is None:
-        return []
-    return db.session.execute(
-        select(Post.id, Post.title).order_by(Post.created_at.desc(), Post.id.desc()).limit(100)
-    ).all()
 
 
 @bp.get("/comments/<int:comment_id>")
@@ -262,14 +211,7 @@ def render_item(comment: Comment, status: int = 200, **forms):
         ban_form=forms.get("ban_form") or BanForm(formdata=None),
         excerpt=sanitize.excerpt,
         here=request.path,
-        counts=queue_service.tab_counts(),
-        log=db.session.scalars(
-            select(ModerationAction)
-            .where(ModerationAction.comment_id == comment.id)
-            .options(selectinload(ModerationAction.moderator))
-            .order_by(ModerationAction.id.desc())
-            .limit(50)
-        ).all(),
+        log=queue_service.comment_log(comment.id),
     )
     return body, status
 
@@ -409,7 +351,7 @@ def ban(comment_id: int):
         if chosen
     ]
     try:
-        outcome = moderation.ban_author(
+        outcome = ban_service.ban_author(
             comment,
             kinds,
             moderator(),
@@ -425,7 +367,7 @@ def ban(comment_id: int):
     db.session.commit()
     # The bans are visible to everyone now; sweep again for what arrived meanwhile.
     values = [(BanKind(k), v) for k, v in outcome.extra["ban_values"]]
-    late = moderation.sweep_banned(values, moderator(), form.remove_everything.data, outcome.batch)
+    late = ban_service.sweep_banned(values, moderator(), form.remove_everything.data, outcome.batch)
     db.session.commit()
     return done(outcome.merge(late), form.next.data)
 
@@ -437,7 +379,7 @@ def undo():
     if not form.validate_on_submit():
         return refuse(first_error(form))
     try:
-        outcome = moderation.undo(form.batch.data, moderator())
+        outcome = undo_service.undo(form.batch.data, moderator())
     except moderation.ModerationError as error:
         return refuse(str(error), 404)
     db.session.commit()
@@ -452,19 +394,13 @@ def groups():
     """Comments grouped by IP, email, link domain or identical text, largest first."""
     kind = request.args.get("kind", "ip")
     status = request.args.get("status", "pending")
-    if kind not in moderation.GROUP_KINDS or status not in (
-        "pending",
-        "approved",
-        "spam",
-        "rejected",
-    ):
+    if kind not in queue_service.GROUP_KINDS or status not in GROUP_STATUSES:
         abort(404)
     return render_template(
         "moderation/groups.html",
         kind=kind,
         status=status,
-        groups=moderation.groups(kind, Status(status)),
-        counts=queue_service.tab_counts(),
+        groups=queue_service.groups(kind, Status(status)),
         form=GroupActionForm(formdata=None),
         excerpt=sanitize.excerpt,
     )
@@ -476,11 +412,7 @@ def group_action():
     form = GroupActionForm()
     if not form.validate_on_submit():
         return refuse(first_error(form))
-    ids = list(
-        db.session.scalars(
-            moderation.group_members(form.kind.data, form.value.data, Status(form.status.data))
-        )
-    )
+    ids = queue_service.group_members(form.kind.data, form.value.data, Status(form.status.data))
     if not ids:
         flash("That group is empty now.", "info")
         return redirect(url_for(".groups", kind=form.kind.data, status=form.status.data))
@@ -497,41 +429,24 @@ def group_action():
 @bp.get("/log")
 def log():
     """The audit log, newest first, by moderator, action and comment."""
-    who = text_arg("moderator", 30)
+    who = query.text_arg("moderator", 30)
     action = request.args.get("action", "")
     comment_id = id_arg("comment")
     before = id_arg("before")
     if action and action not in LOG_ACTIONS:
         abort(404)
-    stmt = select(ModerationAction).options(selectinload(ModerationAction.moderator))
-    if who:
-        stmt = stmt.join(User, User.id == ModerationAction.moderator_id).where(
-            User.username_key == who.casefold()
-        )
-    if action:
-        stmt = stmt.where(ModerationAction.action == action)
-    if comment_id is not None:
-        stmt = stmt.where(ModerationAction.comment_id == comment_id)
-    if before is not None:
-        stmt = stmt.where(ModerationAction.id < before)
-    entries = db.session.scalars(
-        stmt.order_by(ModerationAction.id.desc()).limit(LOG_PER_PAGE + 1)
-    ).all()
+    entries = queue_service.log_entries(who, action, comment_id, before, LOG_PER_PAGE + 1)
     more = len(entries) > LOG_PER_PAGE
     entries = entries[:LOG_PER_PAGE]
-    moderators = db.session.scalars(
-        select(User).where(User.role.in_([Role.MODERATOR, Role.ADMIN])).order_by(User.username)
-    ).all()
     filters = {"moderator": who or None, "action": action or None, "comment": comment_id}
     filters = {k: v for k, v in filters.items() if v is not None}
     return render_template(
         "moderation/log.html",
         entries=entries,
-        moderators=moderators,
+        moderators=queue_service.staff(),
         actions=LOG_ACTIONS,
         filters=filters,
         next_url=url_for(".log", before=entries[-1].id, **filters) if more else None,
-        counts=queue_service.tab_counts(),
     )
 
 
@@ -540,8 +455,7 @@ def rules():
     """For every rule: what it held, and what moderators then decided."""
     return render_template(
         "moderation/rules.html",
-        stats=moderation.rule_statistics(),
-        counts=queue_service.tab_counts(),
+        stats=rule_stats.rule_statistics(),
     )
 
 
@@ -561,9 +475,7 @@ def settings():
         flash("Settings saved.", "success")
         return redirect(url_for(".settings"))
     status = 422 if form.errors else 200
-    return render_template(
-        "moderation/settings.html", form=form, counts=queue_service.tab_counts()
-    ), status
+    return render_template("moderation/settings.html", form=form), status
 
 
 @bp.get("/bans")
@@ -571,9 +483,8 @@ def bans():
     """Every ban, newest first, with a button to lift it."""
     return render_template(
         "moderation/bans.html",
-        bans=db.session.scalars(select(Ban).order_by(Ban.id.desc()).limit(500)).all(),
+        bans=queue_service.recent_bans(500),
         form=ActionForm(formdata=None),
-        counts=queue_service.tab_counts(),
     )
 
 
@@ -583,7 +494,7 @@ def lift_ban(ban_id: int):
     ban_row = db.get_or_404(Ban, ban_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    moderation.lift_ban(ban_row, moderator())
+    ban_service.lift_ban(ban_row, moderator())
     db.session.commit()
     flash(f"Lifted the ban on {ban_row.kind.value} {ban_row.value}.", "success")
     return redirect(url_for(".bans"))

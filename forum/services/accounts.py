@@ -1,4 +1,4 @@
-"""Accounts: registering, signing in, passwords, reset links, roles and bans."""
+"""Accounts: registering, signing in, passwords, reset links and roles (bans: bans.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import secrets
 from urllib.parse import urlsplit
 
 from itsdangerous import BadData, URLSafeTimedSerializer
-from sqlalchemy import Select, and_, delete, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from forum.extensions import db
-from forum.models import Ban, BanKind, Comment, Role, User, utcnow
-from forum.services import common_passwords
+from forum.models import Comment, Role, User, utcnow
+from forum.services import audit, common_passwords
 
 # Checked against when the user is unknown, so both answers take the same time.
 _DUMMY_HASH = generate_password_hash("not a real password")
@@ -219,50 +219,9 @@ def change_role(target: User, role: Role, by: User) -> Role:
     if old is Role.ADMIN and active_admin_count() <= 1:
         raise AccountError("The last admin cannot be demoted; make someone else admin first.")
     target.role = role
-    _record(by, "role", f"{target.username}: {old.value} -> {role.value}", {"user_id": target.id})
+    note = f"{target.username}: {old.value} -> {role.value}"
+    audit.log(None, by, "role", None, None, audit.new_batch(), note, data={"user_id": target.id})
     return old
-
-
-def ban(target: User, by: User, reason: str = "") -> None:
-    """Ban an account: it can still sign in and read, but not write anything."""
-    if target.id == by.id:
-        raise AccountError("You cannot ban yourself.")
-    if target.role is not Role.MEMBER:
-        raise AccountError(f"{target.username} is a {target.role.value}: demote them first.")
-    if target.is_banned:
-        return
-    target.is_banned = True
-    record = Ban(
-        kind=BanKind.ACCOUNT, value=str(target.id), reason=reason[:500], created_by_id=by.id
-    )
-    existing = db.session.scalar(select(Ban).where(_account_ban(target)))
-    if existing is None:
-        db.session.add(record)
-        db.session.flush()
-    ban_ids = [record.id] if existing is None else []
-    _record(
-        by, "ban", f"account {target.username}", {"ban_ids": ban_ids, "user_banned_id": target.id}
-    )
-
-
-def unban(target: User, by: User) -> None:
-    """Lift an account ban (and its row on the moderators' bans page)."""
-    if not target.is_banned:
-        return
-    target.is_banned = False
-    db.session.execute(delete(Ban).where(_account_ban(target)))
-    _record(by, "unban", f"account {target.username}", {"user_id": target.id})
-
-
-def _account_ban(user: User):
-    return and_(Ban.kind == BanKind.ACCOUNT, Ban.value == str(user.id))
-
-
-def _record(by: User, action: str, note: str, data: dict) -> None:
-    """A row in the moderation log, in the shape its undo understands."""
-    from forum.services import moderation
-
-    moderation.log(None, by, action, None, None, moderation.new_batch(), note, data=data)
 
 
 # Pages ----------------------------------------------------------------------------

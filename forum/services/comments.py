@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from forum.extensions import db
 from forum.models import (
-    PATH_SEGMENT_WIDTH,
     Comment,
     HoldReason,
     Post,
@@ -18,7 +17,7 @@ from forum.models import (
     User,
     utcnow,
 )
-from forum.services import moderation_rules, sanitize, spam_filter
+from forum.services import moderation_rules, sanitize, spam_filter, tree
 from forum.services.settings import Settings
 
 EMPTY_BODY = "Write something first."
@@ -186,7 +185,7 @@ def submit_comment(
     )
     if decision.status is not Status.PENDING:
         comment.moderated_at = now
-    place_in_thread(comment, parent)
+    tree.place_in_thread(comment, parent)
     if decision.status is Status.SPAM and spam_filter.decided_spam(verdict, settings):
         # The filter's own decision is a lesson until a moderator corrects it.
         spam_filter.teach([(comment.id, SpamLabel.SPAM, features)])
@@ -206,17 +205,6 @@ def checked_body(body: str, settings: Settings) -> tuple[str, sanitize.SanitizeR
     if sanitize.is_blank_html(result.html):
         raise CommentError(EMPTY_BODY)
     return text, result
-
-
-def place_in_thread(comment: Comment, parent: Comment | None) -> None:
-    """Give a new comment its parent, id, depth, path and visibility (flushes)."""
-    comment.parent = parent
-    db.session.add(comment)
-    db.session.flush()
-    segment = f"{comment.id:0{PATH_SEGMENT_WIDTH}d}"
-    comment.depth = parent.depth + 1 if parent else 0
-    comment.path = f"{parent.path}/{segment}" if parent else segment
-    comment.visible = comment.status is Status.APPROVED and (parent is None or parent.visible)
 
 
 def find_duplicate(
@@ -241,40 +229,6 @@ def find_duplicate(
     else:
         stmt = stmt.where(Comment.user_id.is_(None), Comment.author_email == email)
     return db.session.scalars(stmt.limit(1)).first()
-
-
-def refresh_visibility(comment: Comment) -> None:
-    """Recompute `visible` for a comment and its whole subtree after a status change."""
-    parent_visible = True
-    if comment.parent_id is not None:
-        parent_visible = bool(
-            db.session.scalar(select(Comment.visible).where(Comment.id == comment.parent_id))
-        )
-    db.session.flush()
-    rows = db.session.execute(
-        select(Comment.id, Comment.parent_id, Comment.status, Comment.visible)
-        .where(
-            Comment.post_id == comment.post_id,
-            (Comment.path == comment.path) | Comment.path.startswith(comment.path + "/"),
-        )
-        .order_by(Comment.path)
-    ).all()
-    visible: dict[int, bool] = {}
-    show, hide = [], []
-    for row in rows:
-        above = parent_visible if row.id == comment.id else visible.get(row.parent_id, False)
-        now_visible = above and row.status is Status.APPROVED
-        visible[row.id] = now_visible
-        if now_visible != row.visible:
-            (show if now_visible else hide).append(row.id)
-    for ids, value in ((show, True), (hide, False)):
-        if ids:
-            db.session.execute(
-                update(Comment)
-                .where(Comment.id.in_(ids))
-                .values(visible=value)
-                .execution_options(synchronize_session="fetch")
-            )
 
 
 def can_edit(comment: Comment, user: User | None, settings: Settings, now: datetime | None = None):
@@ -336,7 +290,7 @@ def edit_comment(comment: Comment, body: str, user: User, settings: Settings) ->
         comment.reasons = [HoldReason(rule="edited", detail="changed after approval")] + [
             HoldReason(rule=r.rule, detail=r.detail[:500]) for r in decision.reasons
         ]
-        refresh_visibility(comment)
+        tree.refresh_visibility(comment)
     return comment
 
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from forum.extensions import db
 from forum.models import Comment, HoldReason, Role, Status, utcnow
-from forum.services import accounts, sanitize
+from forum.services import accounts, sanitize, tree
 from forum.services import comments as comment_service
 from forum.services import posts as post_service
 
@@ -161,7 +161,7 @@ def _comment(post_id, users, who, parent, body, status, when) -> Comment:
         if links >= 2:
             reasons.append(HoldReason(rule="links", detail=f"{links} links"))
         comment.reasons = reasons
-    comment_service.place_in_thread(comment, parent)
+    tree.place_in_thread(comment, parent)
     return comment
 
 

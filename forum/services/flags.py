@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from forum.extensions import db
 from forum.models import Comment, Flag, HoldReason, Status, User, utcnow
-from forum.services import moderation, notifications
+from forum.services import audit, moderation, notifications, tree
 from forum.services.settings import Settings
 
 REASONS = {
@@ -88,8 +88,8 @@ def flag_comment(
 
 def requeue(comment: Comment, flags: list[Flag], now: datetime) -> None:
     """Back to pending, with the readers' flags as the reasons it is held."""
-    batch = moderation.new_batch()
-    moderation.log(
+    batch = audit.new_batch()
+    audit.log(
         comment.id,
         None,
         "requeue",
@@ -105,7 +105,7 @@ def requeue(comment: Comment, flags: list[Flag], now: datetime) -> None:
         for f in flags
     ]
     notifications.decision_withdrawn(comment.id)
-    moderation.refresh_many([comment])
+    tree.refresh_many([comment])
 
 
 def open_flag_count(comment_id: int) -> int:

@@ -12,19 +12,24 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from flask import g, has_request_context
 from sqlalchemy import Select, exists, func, or_, select, tuple_, union_all
 from sqlalchemy.orm import selectinload
 
 from forum.extensions import db
 from forum.ids import parse_id
-from forum.models import Comment, Flag, Status
-from forum.services.moderation import GROUP_KINDS
+from forum.models import Ban, Comment, Flag, ModerationAction, Post, Role, Status, User
 
 TABS = ("pending", "approved", "spam", "rejected", "flagged")
 ORDERS = ("newest", "oldest", "score")  # score: highest spam score first
 MAX_SEARCH = 200
 UNSCORED = -1.0  # comments from before the spam filter sort last by score
+
+GROUP_KINDS = {
+    "ip": Comment.ip,
+    "email": Comment.author_email,
+    "domain": Comment.link_domain,
+    "text": Comment.body_hash,
+}
 
 
 class BadCursor(ValueError):
@@ -205,10 +210,7 @@ def queue_page(
 
 
 def tab_counts() -> dict[str, int]:
-    """Comments per tab: one grouped count and one count of flagged comments.
-
-    Kept for the rest of the request, so the header's pending badge reuses it.
-    """
+    """Comments per tab: one grouped count and one count of flagged comments."""
     counts = dict.fromkeys(TABS, 0)
     for status, n in db.session.execute(
         select(Comment.status, func.count(Comment.id)).group_by(Comment.status)
@@ -220,16 +222,11 @@ def tab_counts() -> dict[str, int]:
         )
         or 0
     )
-    if has_request_context():
-        g.tab_counts = counts
     return counts
 
 
 def pending_count() -> int:
-    """Comments awaiting moderation: the tab counts of this request, or one indexed count."""
-    counts = g.get("tab_counts") if has_request_context() else None
-    if counts is not None:
-        return counts["pending"]
+    """Comments awaiting moderation: one indexed count."""
     return (
         db.session.scalar(
             select(func.count()).select_from(Comment).where(Comment.status == Status.PENDING)
@@ -303,3 +300,95 @@ def open_flags(comments: list[Comment]) -> dict[int, list[Flag]]:
     ):
         flags[flag.comment_id].append(flag)
     return dict(flags)
+
+
+@dataclass(frozen=True)
+class Group:
+    kind: str
+    value: str
+    count: int
+    sample: Comment | None
+
+
+def groups(kind: str, status: Status = Status.PENDING, limit: int = 50) -> list[Group]:
+    """The largest groups of comments in one status by IP, email, link domain or text."""
+    column = GROUP_KINDS[kind]
+    rows = db.session.execute(
+        select(column, func.count(Comment.id), func.min(Comment.id))
+        .where(Comment.status == status, column != "")
+        .group_by(column)
+        .order_by(func.count(Comment.id).desc(), column)
+        .limit(limit)
+    ).all()
+    samples = {
+        c.id: c
+        for c in db.session.scalars(
+            select(Comment)
+            .where(Comment.id.in_([r[2] for r in rows]))
+            .options(selectinload(Comment.post))
+        )
+    }
+    return [Group(kind, value, count, samples.get(sample)) for value, count, sample in rows]
+
+
+def group_members(kind: str, value: str, status: Status) -> list[int]:
+    """Ids of one group's comments in one status."""
+    return list(
+        db.session.scalars(
+            select(Comment.id).where(Comment.status == status, GROUP_KINDS[kind] == value)
+        )
+    )
+
+
+def posts_for_filter(limit: int = 100) -> list:
+    """The newest posts, for the post filter: one indexed query whatever the queue's size.
+
+    (Counting each post's comments in the tab read the whole queue on every view.)
+    """
+    return db.session.execute(
+        select(Post.id, Post.title).order_by(Post.created_at.desc(), Post.id.desc()).limit(limit)
+    ).all()
+
+
+def comment_log(comment_id: int, limit: int = 50) -> list[ModerationAction]:
+    """What was done to one comment, newest first."""
+    return list(
+        db.session.scalars(
+            select(ModerationAction)
+            .where(ModerationAction.comment_id == comment_id)
+            .options(selectinload(ModerationAction.moderator))
+            .order_by(ModerationAction.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def log_entries(
+    moderator: str, action: str, comment_id: int | None, before: int | None, limit: int
+) -> list[ModerationAction]:
+    """One page of the audit log, newest first, by moderator, action and comment."""
+    stmt = select(ModerationAction).options(selectinload(ModerationAction.moderator))
+    if moderator:
+        stmt = stmt.join(User, User.id == ModerationAction.moderator_id).where(
+            User.username_key == moderator.casefold()
+        )
+    if action:
+        stmt = stmt.where(ModerationAction.action == action)
+    if comment_id is not None:
+        stmt = stmt.where(ModerationAction.comment_id == comment_id)
+    if before is not None:
+        stmt = stmt.where(ModerationAction.id < before)
+    return list(db.session.scalars(stmt.order_by(ModerationAction.id.desc()).limit(limit)))
+
+
+def staff() -> list[User]:
+    """Moderators and admins, by name (the log's filter)."""
+    return list(
+        db.session.scalars(
+            select(User).where(User.role.in_([Role.MODERATOR, Role.ADMIN])).order_by(User.username)
+        )
+    )
+
+
+def recent_bans(limit: int) -> list[Ban]:
+    return list(db.session.scalars(select(Ban).order_by(Ban.id.desc()).limit(limit)))

@@ -41,7 +41,7 @@ from forum.models import (
     post_tag,
     utcnow,
 )
-from forum.services import accounts, sanitize
+from forum.services import accounts, audit, sanitize, tree
 from forum.services import moderation as moderation_service
 from forum.services import posts as post_service
 
@@ -341,7 +341,7 @@ class _Importer:
         self.display_names: dict[str, str] = {}
         self.post_lines: dict[int, int] = {}
         self.changed: list[Comment] = []
-        self.batch = moderation_service.new_batch()
+        self.batch = audit.new_batch()
 
     def warn(self, line: int | None, record: str, message: str) -> None:
         where = f"line {line}: " if line else ""
@@ -732,7 +732,7 @@ class _Importer:
             for key, value in result.items():
                 setattr(comment, key, value)
             comment.edited_at = now
-            moderation_service.log(
+            audit.log(
                 comment.id,
                 None,
                 "import",
@@ -750,7 +750,7 @@ class _Importer:
                 changed.append(key.replace("_", " ") + " changed")
         if comment.status is not source.status:
             old = comment.status
-            moderation_service.log(
+            audit.log(
                 comment.id,
                 None,
                 "import",
@@ -770,7 +770,7 @@ class _Importer:
     def finish(self) -> None:
         """After the last item: visibility of the threads whose statuses changed."""
         if self.changed:
-            moderation_service.refresh_many(self.changed)
+            tree.refresh_many(self.changed)
 
     def _insert_level(
         self, post_id: int, level: list[_SourceComment], placed: dict[int, _Placed]

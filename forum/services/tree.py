@@ -1,0 +1,152 @@
+"""The thread tree: where a comment sits (parent, depth, materialized path) and whether
+readers see it (approved, with every ancestor approved). The one place that writes them.
+
+A path is the zero-padded ids from the top-level comment down, so a thread reads in
+display order with one range scan, and a subtree is a prefix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import or_, select, update
+
+from forum.extensions import db
+from forum.models import PATH_SEGMENT_WIDTH, Comment, Status
+
+CHUNK = 500
+
+
+def ancestor_ids(comment: Comment) -> list[int]:
+    """The ids above a comment, from the top of its thread down (read from its path)."""
+    return [int(segment) for segment in comment.path.split("/")[:-1]]
+
+
+def path_of(comment_id: int, parent_path: str | None) -> str:
+    """The path of a comment with this id under a parent with `parent_path` (None: top)."""
+    segment = f"{comment_id:0{PATH_SEGMENT_WIDTH}d}"
+    return f"{parent_path}/{segment}" if parent_path else segment
+
+
+def place_in_thread(comment: Comment, parent: Comment | None) -> None:
+    """Give a new comment its parent, id, depth, path and visibility (flushes)."""
+    comment.parent = parent
+    db.session.add(comment)
+    db.session.flush()
+    comment.depth = parent.depth + 1 if parent else 0
+    comment.path = path_of(comment.id, parent.path if parent else None)
+    comment.visible = comment.status is Status.APPROVED and (parent is None or parent.visible)
+
+
+def refresh_visibility(comment: Comment) -> None:
+    """Recompute `visible` for a comment and its whole subtree after a status change."""
+    parent_visible = True
+    if comment.parent_id is not None:
+        parent_visible = bool(
+            db.session.scalar(select(Comment.visible).where(Comment.id == comment.parent_id))
+        )
+    db.session.flush()
+    rows = db.session.execute(
+        select(Comment.id, Comment.parent_id, Comment.status, Comment.visible)
+        .where(
+            Comment.post_id == comment.post_id,
+            (Comment.path == comment.path) | Comment.path.startswith(comment.path + "/"),
+        )
+        .order_by(Comment.path)
+    ).all()
+    visible: dict[int, bool] = {}
+    show, hide = [], []
+    for row in rows:
+        above = parent_visible if row.id == comment.id else visible.get(row.parent_id, False)
+        now_visible = above and row.status is Status.APPROVED
+        visible[row.id] = now_visible
+        if now_visible != row.visible:
+            (show if now_visible else hide).append(row.id)
+    for ids, value in ((show, True), (hide, False)):
+        if ids:
+            db.session.execute(
+                update(Comment)
+                .where(Comment.id.in_(ids))
+                .values(visible=value)
+                .execution_options(synchronize_session="fetch")
+            )
+
+
+def refresh_many(comments: Sequence[Comment]) -> list[int]:
+    """Recompute visibility after status changes; returns the ids that became visible.
+
+    A comment without replies needs only its parent's visibility (one query for all of
+    them); a comment with replies has its subtree recomputed by refresh_visibility.
+    """
+    if not comments:
+        return []
+    db.session.flush()
+    ids = [c.id for c in comments]
+    with_replies = set()
+    for start in range(0, len(ids), CHUNK):
+        with_replies.update(
+            db.session.scalars(
+                select(Comment.parent_id)
+                .where(Comment.parent_id.in_(ids[start : start + CHUNK]))
+                .distinct()
+            )
+        )
+    refreshed: set[int] = set()
+    leaves: list[Comment] = []
+    subtrees: list[Comment] = []
+    for comment in sorted(comments, key=lambda c: c.path):
+        ancestors = set(ancestor_ids(comment))
+        if ancestors & refreshed:
+            continue  # inside a subtree recomputed already
+        if comment.id in with_replies:
+            refresh_visibility(comment)
+            refreshed.add(comment.id)
+            subtrees.append(comment)
+        else:
+            leaves.append(comment)
+    parent_ids = sorted({c.parent_id for c in leaves if c.parent_id is not None})
+    parent_visible: dict[int, bool] = {}
+    for start in range(0, len(parent_ids), CHUNK):
+        rows = db.session.execute(
+            select(Comment.id, Comment.visible).where(
+                Comment.id.in_(parent_ids[start : start + CHUNK])
+            )
+        )
+        parent_visible.update((row.id, row.visible) for row in rows)
+    became: list[int] = []
+    for comment in leaves:
+        above = comment.parent_id is None or parent_visible.get(comment.parent_id, False)
+        visible = above and comment.status is Status.APPROVED
+        if visible and not comment.visible:
+            became.append(comment.id)
+        comment.visible = visible
+    for comment in subtrees:
+        # refresh_visibility synchronized `visible` on the objects in the session.
+        if comment.status is Status.APPROVED and comment.visible:
+            # It was not approved before, so nothing under it was visible either.
+            became.extend(
+                db.session.scalars(
+                    select(Comment.id).where(
+                        Comment.post_id == comment.post_id,
+                        Comment.visible.is_(True),
+                        or_(Comment.id == comment.id, Comment.path.startswith(comment.path + "/")),
+                    )
+                )
+            )
+    db.session.flush()
+    return became
+
+
+def pending_ancestors(comments: Sequence[Comment]) -> list[int]:
+    """Ancestors still pending of these comments (one query)."""
+    wanted = {i for c in comments for i in ancestor_ids(c)}
+    wanted -= {c.id for c in comments}
+    if not wanted:
+        return []
+    return sorted(
+        db.session.scalars(
+            select(Comment.id).where(
+                Comment.id.in_(sorted(wanted)[:CHUNK]), Comment.status == Status.PENDING
+            )
+        )
+    )
