@@ -120,7 +120,7 @@ def submit_comment(
     if user is not None and user.is_banned:
         raise NotAllowed("Your account may not comment.")
     parent = resolve_parent(post, data.parent_id, settings, user, own_pending_ids)
-    body, result = checked_body(data.body, settings)
+    body = checked_body(data.body, settings)
 
     if user is not None:
         name, email, url = user.username, user.email_key, ""
@@ -130,22 +130,18 @@ def submit_comment(
             raise CommentError("Give a name to comment under.")
         email = data.author_email.strip().casefold()
         url = data.author_url.strip()
-    fingerprint = sanitize.body_fingerprint(body)
+    fingerprint = sanitize.body_fingerprint(body.text)
     duplicate = find_duplicate(post, parent, user, email, fingerprint, settings, now)
     if duplicate is not None:
         raise DuplicateComment(duplicate)
 
-    domains = sanitize.link_domains(result.html)
-    link_count = sanitize.count_links(result.html)
-    features = spam_filter.FeatureInput(
-        body, name, email, url, tuple(domains), link_count, result.removed
-    )
+    features = features_of(body, name, email, url)
     verdict = spam_filter.score(features, settings.spam_min_decisions)
     decision = moderation_rules.evaluate(
         moderation_rules.Submission(
-            body=body,
-            link_count=link_count,
-            removed=result.removed,
+            body=body.text,
+            link_count=body.link_count,
+            removed=body.removed,
             author_name=name,
             author_email=email,
             author_url=url,
@@ -170,11 +166,6 @@ def submit_comment(
         author_url=url[:500],
         ip=data.ip[:45],
         user_agent=data.user_agent[:500],
-        body_source=data.body,
-        body_html=result.html,
-        body_hash=fingerprint,
-        link_domain=domains[0] if domains else "",
-        sanitizer_report=list(result.removed),
         spam_score=verdict.score,
         spam_reasons=verdict.reasons,
         status=decision.status,
@@ -183,6 +174,7 @@ def submit_comment(
         notify_on_reply=data.notify_on_reply,
         reasons=[HoldReason(rule=r.rule, detail=r.detail[:500]) for r in decision.reasons],
     )
+    apply_body(comment, body)
     if decision.status is not Status.PENDING:
         comment.moderated_at = now
     tree.place_in_thread(comment, parent)
@@ -192,19 +184,73 @@ def submit_comment(
     return comment
 
 
-def checked_body(body: str, settings: Settings) -> tuple[str, sanitize.SanitizeResult]:
-    """The normalized body and its sanitized HTML, or a CommentError when a reader would
-    see nothing (only invisible characters, or markup that renders nothing) or it is too
-    long."""
+@dataclass(frozen=True)
+class Body:
+    """A comment's text ready to store: the normalized source and all that derives from it."""
+
+    text: str
+    html: str
+    removed: tuple[str, ...]
+    domains: tuple[str, ...]
+    link_count: int
+
+
+def body_of(text: str) -> Body:
+    """Normalize and sanitize, with no checks (importers and the demo keep what they get)."""
+    text = sanitize.normalize_text(text).strip()
+    result = sanitize.sanitize_comment(text)
+    return Body(
+        text,
+        result.html,
+        result.removed,
+        tuple(sanitize.link_domains(result.html)),
+        sanitize.count_links(result.html),
+    )
+
+
+def checked_body(body: str, settings: Settings) -> Body:
+    """The body as `body_of` makes it, or a CommentError when a reader would see nothing
+    (only invisible characters, or markup that renders nothing) or it is too long."""
     text = sanitize.normalize_text(body).strip()
     if sanitize.is_blank(text):
         raise CommentError(EMPTY_BODY)
     if len(text) > settings.comment_max_length:
         raise CommentError(f"Comments are limited to {settings.comment_max_length} characters.")
-    result = sanitize.sanitize_comment(text)
-    if sanitize.is_blank_html(result.html):
+    prepared = body_of(text)
+    if sanitize.is_blank_html(prepared.html):
         raise CommentError(EMPTY_BODY)
-    return text, result
+    return prepared
+
+
+BODY_COLUMNS = ("body_source", "body_html", "body_hash", "link_domain", "sanitizer_report")
+
+
+def body_columns(body: Body) -> dict[str, object]:
+    """The comment columns a body sets (for bulk inserts; `apply_body` for one comment)."""
+    return {
+        "body_source": body.text,
+        "body_html": body.html,
+        "body_hash": sanitize.body_fingerprint(body.text),
+        "link_domain": body.domains[0][:255] if body.domains else "",
+        "sanitizer_report": list(body.removed),
+    }
+
+
+def apply_body(comment: Comment, body: Body) -> bool:
+    """The one writer of a comment's text and what derives from it (HTML, fingerprint,
+    link domain, sanitizer report). True when the text changed, compared as normalized,
+    so sending back untouched text (or text stored before normalizing) is no edit."""
+    before = comment.body_source
+    changed = before is None or sanitize.normalize_text(before).strip() != body.text
+    for key, value in body_columns(body).items():
+        setattr(comment, key, value)
+    return changed
+
+
+def features_of(body: Body, name: str, email: str, url: str) -> spam_filter.FeatureInput:
+    return spam_filter.FeatureInput(
+        body.text, name, email, url, body.domains, body.link_count, body.removed
+    )
 
 
 def find_duplicate(
@@ -245,25 +291,14 @@ def edit_comment(comment: Comment, body: str, user: User, settings: Settings) ->
     """A member edits their own comment; the rules run again and may hold it."""
     if not can_edit(comment, user, settings):
         raise EditWindowClosed("This comment can no longer be edited.")
-    text, result = checked_body(body, settings)
-    link_count = sanitize.count_links(result.html)
-    verdict = spam_filter.score(
-        spam_filter.FeatureInput(
-            text,
-            comment.author_name,
-            comment.author_email,
-            comment.author_url,
-            tuple(sanitize.link_domains(result.html)),
-            link_count,
-            result.removed,
-        ),
-        settings.spam_min_decisions,
-    )
+    prepared = checked_body(body, settings)
+    features = features_of(prepared, comment.author_name, comment.author_email, comment.author_url)
+    verdict = spam_filter.score(features, settings.spam_min_decisions)
     decision = moderation_rules.evaluate(
         moderation_rules.Submission(
-            body=text,
-            link_count=link_count,
-            removed=result.removed,
+            body=prepared.text,
+            link_count=prepared.link_count,
+            removed=prepared.removed,
             author_name=comment.author_name,
             author_email=comment.author_email,
             author_url=comment.author_url,
@@ -277,10 +312,7 @@ def edit_comment(comment: Comment, body: str, user: User, settings: Settings) ->
         settings,
     )
     was = comment.status
-    comment.body_source = body
-    comment.body_html = result.html
-    comment.body_hash = sanitize.body_fingerprint(text)
-    comment.sanitizer_report = list(result.removed)
+    apply_body(comment, prepared)
     comment.spam_score = verdict.score
     comment.spam_reasons = verdict.reasons
     comment.edited_at = utcnow()

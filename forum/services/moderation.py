@@ -25,7 +25,7 @@ from forum.models import (
     User,
     utcnow,
 )
-from forum.services import audit, notifications, sanitize, snapshots, spam_filter, tree
+from forum.services import audit, notifications, snapshots, spam_filter, tree
 from forum.services import comments as comment_service
 from forum.services.settings import Settings
 
@@ -286,27 +286,16 @@ def edit_and_approve(
     """Replace the text (sanitized again), then approve; undo restores both."""
     now = now or utcnow()
     try:
-        text, result = comment_service.checked_body(body, settings)
+        prepared = comment_service.checked_body(body, settings)
     except comment_service.CommentError as error:
         raise ModerationError(str(error)) from error
     outcome = Outcome("edit", batch or audit.new_batch())
     if comment.status not in ALLOWED_FROM["approve"] | {Status.APPROVED}:
         outcome.refused.append(comment.id)
         return outcome
-    if text != comment.body_source:
-        domains = sanitize.link_domains(result.html)
-        before = {
-            "body_source": comment.body_source,
-            "body_html": comment.body_html,
-            "body_hash": comment.body_hash,
-            "link_domain": comment.link_domain,
-            "sanitizer_report": list(comment.sanitizer_report or []),
-        }
-        comment.body_source = text
-        comment.body_html = result.html
-        comment.body_hash = sanitize.body_fingerprint(text)
-        comment.link_domain = domains[0] if domains else ""
-        comment.sanitizer_report = list(result.removed)
+    before = {key: getattr(comment, key) for key in comment_service.BODY_COLUMNS}
+    if comment_service.apply_body(comment, prepared):
+        before["sanitizer_report"] = list(before["sanitizer_report"] or [])
         comment.edited_at = now
         audit.log(
             comment.id,
