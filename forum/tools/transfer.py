@@ -36,7 +36,7 @@ from forum.models import (
     post_tag,
 )
 from forum.services import accounts, sanitize
-from forum.services.wxr import http_url
+from forum.tools.wxr_values import http_url
 
 FORMAT = "forum-export"
 VERSION = 1
