@@ -9,16 +9,17 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-from forum import spam_cli, transfer_cli
+from forum import spam_cli
 from forum.extensions import db
 from forum.models import Post, Role
 from forum.services import accounts
+from forum.tools import cli as tools_cli
 
 forum_cli = AppGroup("forum", help="Forum administration.")
 
 
 def init_app(app: Flask) -> None:
-    for command in (*transfer_cli.COMMANDS, *spam_cli.COMMANDS):
+    for command in (*tools_cli.COMMANDS, *spam_cli.COMMANDS):
         forum_cli.add_command(command)
     app.cli.add_command(forum_cli)
 
@@ -56,7 +57,7 @@ def create_user(username: str, email: str, password: str | None, role: str) -> N
 @forum_cli.command("demo")
 def demo() -> None:
     """Load demo posts, members and threaded discussions (only into an empty forum)."""
-    from forum.services import demo as demo_data
+    from forum.tools import demo as demo_data
 
     if db.session.scalar(select(func.count(Post.id))):
         click.echo("The forum already has posts; demo data not loaded.")
@@ -70,7 +71,7 @@ def demo() -> None:
 @click.option("--count", default=1000, show_default=True, type=click.IntRange(1, 100_000))
 def demo_queue(count: int) -> None:
     """Add COUNT mixed comments through the moderation rules (after `forum demo`)."""
-    from forum.services import demo as demo_data
+    from forum.tools import demo as demo_data
 
     summary = demo_data.load_queue(count)
     db.session.commit()

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from forum.extensions import db
 from forum.models import Comment, Post
-from forum.services import wxr
+from forum.tools import wxr
 from tests.factories import make_post
 from tests.test_wxr import comment_xml, item_xml, wxr_document
 

@@ -24,9 +24,10 @@ from forum.models import (
     Status,
     User,
 )
-from forum.services import bans, moderation, transfer, undo, wxr
+from forum.services import bans, moderation, undo
 from forum.services import posts as post_service
 from forum.services import settings as settings_service
+from forum.tools import transfer, wxr
 from tests.factories import make_comment, make_post, make_user
 
 BLOG = Path(__file__).parent / "data" / "wxr" / "hedgerow-blog.xml"

@@ -23,7 +23,7 @@ from forum.models import (
     Tag,
     User,
 )
-from forum.services import demo, transfer, wxr
+from forum.tools import demo, transfer, wxr
 from tests.conftest import count_queries, login_as
 from tests.factories import make_user
 

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from forum.extensions import db
 from forum.models import Comment, Post, Status
-from forum.services import wxr
+from forum.tools import wxr
 
 REAL = Path(
     os.environ.get("FORUM_WXR_REAL")

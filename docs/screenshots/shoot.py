@@ -20,7 +20,7 @@ from werkzeug.serving import make_server
 from forum import create_app
 from forum.extensions import db
 from forum.models import Comment, Post
-from forum.services import demo
+from forum.tools import demo
 
 HERE = Path(__file__).parent
 SIZES = {"1280": {"width": 1280, "height": 900}, "390": {"width": 390, "height": 844}}

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from forum.models import Comment
-from forum.services import wxr
+from forum.tools import wxr
 from tests.browser.conftest import Guard, LiveServer
 from tests.test_wxr import comment_xml, item_xml, wxr_document
 

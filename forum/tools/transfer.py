@@ -21,7 +21,6 @@ from sqlalchemy.orm import selectinload
 
 from forum.extensions import db
 from forum.models import (
-    PATH_SEGMENT_WIDTH,
     Ban,
     Comment,
     Flag,
@@ -35,8 +34,8 @@ from forum.models import (
     UTCDateTime,
     post_tag,
 )
-from forum.services import accounts, sanitize
-from forum.services.wxr import http_url
+from forum.services import accounts, sanitize, tree
+from forum.tools.wxr_values import http_url
 
 FORMAT = "forum-export"
 VERSION = 1
@@ -356,8 +355,7 @@ def _thread_order(rows: list[dict[str, Any]], post_ids: set[int]) -> list[dict[s
             current = parent_id
         for row in reversed(chain):
             parent = by_id.get(row["parent_id"]) if row["parent_id"] is not None else None
-            segment = f"{row['id']:0{PATH_SEGMENT_WIDTH}d}"
-            row["path"] = f"{parent['path']}/{segment}" if parent else segment
+            row["path"] = tree.path_of(row["id"], parent["path"] if parent else None)
             row["depth"] = parent["depth"] + 1 if parent else 0
             row["visible"] = row["status"] is Status.APPROVED and (
                 parent is None or parent["visible"]

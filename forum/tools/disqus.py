@@ -12,52 +12,48 @@ under one post made for them, and the summary says so. Spam and deleted comments
 kept out of view (rejected, for moderators); a deleted comment that has replies becomes
 an empty placeholder so the replies stay readable. Rows remember their Disqus id in
 `import_key`: importing the same file again changes nothing. Nothing here commits.
+`disqus_reader` beside this module streams the file.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import BinaryIO
-from xml.parsers import expat
 
 from sqlalchemy import insert, select, update
 
 from forum.extensions import db
-from forum.models import PATH_SEGMENT_WIDTH, Comment, CommentKind, HoldReason, Post, Status
-from forum.services import legacy, sanitize
+from forum.models import Comment, CommentKind, HoldReason, Post, Status
+from forum.services import legacy, sanitize, tree
 from forum.services import posts as post_service
-from forum.services.wxr import (
-    CHUNK_BYTES,
+from forum.tools.disqus_reader import DisqusError, DisqusReader
+from forum.tools.wxr_reader import CHUNK_BYTES, Element
+from forum.tools.wxr_values import (
     MAX_DEPTH,
     NAME_WIDTH,
     TITLE_WIDTH,
     URL_WIDTH,
-    Element,
     body_columns,
     http_url,
     legacy_path,
 )
 
-DISQUS_NS = "http://disqus.com"
-INTERNALS_NS = "http://disqus.com/disqus-internals"
+__all__ = [
+    "CHUNK_BYTES",
+    "NO_THREAD_TITLE",
+    "DisqusError",
+    "DisqusReader",
+    "DisqusSummary",
+    "import_disqus",
+]
+
 BATCH = 500
 NO_THREAD_TITLE = "Comments from Disqus without a thread"
 # A placeholder shows no text and no name (its email and IP stay, for moderators).
 DELETED_NAME = "Deleted"
-
-
-class DisqusError(Exception):
-    """The file cannot be imported; `line` says where (None when it is the whole file)."""
-
-    def __init__(self, line: int | None, message: str) -> None:
-        super().__init__(message)
-        self.line = line
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.args[0]}" if self.line else self.args[0]
 
 
 @dataclass
@@ -108,78 +104,6 @@ def import_disqus(stream: BinaryIO, progress: Callable[[int], None] | None = Non
         importer.element(element)
     importer.finish()
     return importer.summary
-
-
-class DisqusReader:
-    """Stream the children of <disqus> (category, thread, post) as Elements."""
-
-    def __init__(self) -> None:
-        self._stack: list[Element] = []
-        self._ready: list[Element] = []
-        self._parser = expat.ParserCreate(namespace_separator=" ")
-        parser = self._parser
-        parser.buffer_text = True
-        parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-        parser.StartDoctypeDeclHandler = self._forbid
-        parser.EntityDeclHandler = self._forbid
-        parser.UnparsedEntityDeclHandler = self._forbid
-        parser.ExternalEntityRefHandler = self._forbid
-        parser.StartElementHandler = self._start
-        parser.EndElementHandler = self._end
-        parser.CharacterDataHandler = self._data
-
-    def read(
-        self, stream: BinaryIO, progress: Callable[[int], None] | None = None
-    ) -> Iterator[Element]:
-        while True:
-            chunk = stream.read(CHUNK_BYTES)
-            try:
-                self._parser.Parse(chunk, not chunk)
-            except expat.ExpatError as error:
-                raise DisqusError(
-                    error.lineno, f"malformed XML: {expat.ErrorString(error.code)}"
-                ) from None
-            ready, self._ready = self._ready, []
-            yield from ready
-            if progress is not None and chunk:
-                progress(len(chunk))
-            if not chunk:
-                return
-
-    def _forbid(self, *_args: object) -> None:
-        raise DisqusError(
-            self._parser.CurrentLineNumber,
-            "a DTD or entity declaration: not in Disqus exports, and refused for safety",
-        )
-
-    def _start(self, name: str, attrs: dict[str, str]) -> None:
-        line = self._parser.CurrentLineNumber
-        tag = _tag(name)
-        if not self._stack and tag != "disqus":
-            raise DisqusError(line, f"not a Disqus export: the root is <{tag}>, not <disqus>")
-        element = Element(tag, line, {_tag(k): v for k, v in attrs.items()})
-        if len(self._stack) > 1:
-            self._stack[-1].children.append(element)
-        self._stack.append(element)
-
-    def _end(self, _name: str) -> None:
-        element = self._stack.pop()
-        if len(self._stack) == 1:
-            self._ready.append(element)
-
-    def _data(self, text: str) -> None:
-        if len(self._stack) > 1:
-            self._stack[-1].parts.append(text)
-
-
-def _tag(name: str) -> str:
-    """Disqus elements by their local name, internals as 'dsq:name'."""
-    namespace, _, local = name.rpartition(" ")
-    if namespace == DISQUS_NS:
-        return local
-    if namespace == INTERNALS_NS:
-        return f"dsq:{local}"
-    return f"{{{namespace}}}{local}" if namespace else local
 
 
 class _Skip(Exception):
@@ -415,8 +339,7 @@ class _Importer:
         ).all()
         paths, reasons = [], []
         for source, row, parent, comment_id in zip(todo, rows, parents, ids, strict=True):
-            segment = f"{comment_id:0{PATH_SEGMENT_WIDTH}d}"
-            path = f"{parent.path}/{segment}" if parent else segment
+            path = tree.path_of(comment_id, parent.path if parent else None)
             self.placed[source.dsq_id] = _Placed(
                 comment_id, row["post_id"], path, row["depth"], row["visible"], source.deleted
             )

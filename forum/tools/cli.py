@@ -13,7 +13,7 @@ import click
 from flask.cli import with_appcontext
 
 from forum.extensions import db
-from forum.services import disqus, transfer, wxr
+from forum.tools import disqus, transfer, wxr
 
 T = TypeVar("T")
 
