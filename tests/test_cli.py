@@ -6,6 +6,8 @@ from sqlalchemy import func, select
 
 from forum.extensions import db
 from forum.models import Comment, Post, Role, Status, User
+from forum.services import moderation_rules
+from forum.services import settings as settings_service
 
 
 def test_create_user_with_role(app):
@@ -135,3 +137,22 @@ def test_demo_queue_adds_mixed_held_comments_with_reasons(app):
         assert pending >= 50
         rules = set(db.session.scalars(select(HoldReason.rule).distinct()))
         assert {"new comment", "links", "sanitized"} <= rules
+
+
+def test_demo_comments_go_through_the_real_rules(app):
+    """The demo holds comments with the reasons the rules give, not reasons made up: with
+    moderation off, no comment is held for being new."""
+    with app.app_context():
+        settings_service.save({"moderation_mode": "off"})
+        db.session.commit()
+    assert app.test_cli_runner().invoke(args=["forum", "demo"]).exit_code == 0
+    with app.app_context():
+        held = db.session.scalars(select(Comment).where(Comment.status != Status.APPROVED)).all()
+        rules = {r.rule for c in held for r in c.reasons}
+        assert rules and rules <= set(moderation_rules.RULE_LABELS)
+        assert "new comment" not in rules
+        script = db.session.scalars(
+            select(Comment).where(Comment.body_source.contains("Is this filtered?"))
+        ).one()
+        assert "sanitized" in {r.rule for r in script.reasons}
+        assert "<script" not in script.body_html

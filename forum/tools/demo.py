@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from forum.extensions import db
-from forum.models import Comment, HoldReason, Role, Status, utcnow
-from forum.services import accounts, sanitize, tree
+from forum.models import Comment, Role, Status, utcnow
+from forum.services import accounts, moderation, tree
 from forum.services import comments as comment_service
 from forum.services import posts as post_service
+from forum.services import settings as settings_service
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - documented demo credential, printed by make run
 
@@ -102,6 +103,7 @@ def load() -> str:
         users[name] = accounts.create_user(name, email, DEMO_PASSWORD, role)
     db.session.flush()
     start = utcnow() - timedelta(days=len(POSTS) * 3)
+    settings = settings_service.load()
     counts = {s: 0 for s in Status}
     for p_index, spec in enumerate(POSTS):
         post = post_service.create_post(
@@ -114,13 +116,14 @@ def load() -> str:
             parent = made[parent_index] if parent_index is not None else None
             made.append(
                 _comment(
-                    post.id,
+                    post,
                     users,
                     who,
                     parent,
                     body,
                     Status(status),
                     post.created_at + timedelta(hours=c_index + 1),
+                    settings,
                 )
             )
             counts[Status(status)] += 1
@@ -131,37 +134,30 @@ def load() -> str:
     )
 
 
-def _comment(post_id, users, who, parent, body, status, when) -> Comment:
-    result = sanitize.sanitize_comment(body)
+def _comment(post, users, who, parent, body, status, when, settings) -> Comment:
+    """A demo comment through the real path (the sanitizer, the rules, the spam filter's
+    score), then given the status the demo script says a moderator gave it."""
     user = users.get(who)
     name = who.removeprefix("guest:")
-    comment = Comment(
-        post_id=post_id,
+    comment = comment_service.submit_comment(
+        post,
+        comment_service.CommentInput(
+            body=body,
+            parent_id=parent.id if parent else None,
+            author_name=name,
+            author_email=f"{name.split()[0].lower()}@example.net",
+            author_url="https://example.net/" + name.split()[0].lower(),
+            ip=f"192.0.2.{len(name) + 10}",
+            user_agent="Mozilla/5.0 (demo)",
+        ),
+        settings,
         user=user,
-        author_name=name,
-        author_email=user.email_key if user else f"{name.split()[0].lower()}@example.net",
-        author_url="" if user else "https://example.net/" + name.split()[0].lower(),
-        ip=f"192.0.2.{len(name) + 10}",
-        user_agent="Mozilla/5.0 (demo)",
-        body_source=body,
-        body_html=result.html,
-        body_hash=sanitize.body_fingerprint(body),
-        sanitizer_report=list(result.removed),
-        status=status,
-        created_at=when,
-        moderated_at=None if status is Status.PENDING else when,
+        own_pending_ids=frozenset([parent.id]) if parent else frozenset(),
+        now=when,
     )
-    if status is not Status.APPROVED:
-        reasons = [HoldReason(rule="new comment", detail="first comment from this author")]
-        if result.removed:
-            reasons.append(
-                HoldReason(rule="sanitized", detail="removed " + ", ".join(result.removed))
-            )
-        links = sanitize.count_links(result.html)
-        if links >= 2:
-            reasons.append(HoldReason(rule="links", detail=f"{links} links"))
-        comment.reasons = reasons
-    tree.place_in_thread(comment, parent)
+    if comment.status is not status:
+        moderation.set_status(comment, status, None, when)
+        tree.refresh_many([comment])
     return comment
 
 
@@ -186,7 +182,6 @@ def load_queue(count: int, seed: int = 7) -> str:
     from sqlalchemy import select
 
     from forum.models import Post, Status
-    from forum.services import settings as settings_service
 
     # Demo data, not security: a seeded generator keeps the demo queue reproducible.
     rng = random.Random(seed)  # noqa: S311 # nosec B311
