@@ -14,8 +14,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from forum.extensions import db, mail
 from forum.models import Ban, BanKind, ModerationAction, OutboxMail, Role, Status, User, utcnow
 from forum.services import accounts
-from tests.conftest import count_queries
 from tests.factories import PASSWORD, make_comment, make_post, make_user
+from tests.helpers import count_queries
 
 NEW_PASSWORD = "violet kettles hum softly"
 

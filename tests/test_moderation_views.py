@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from forum.extensions import db
 from forum.models import Ban, Comment, ModerationAction, Post, Role, Setting, Status
-from tests.conftest import count_queries, login_as
 from tests.factories import make_comment, make_post, make_user
+from tests.helpers import count_queries, login_as
 
 JSON = {"Accept": "application/json"}
 
