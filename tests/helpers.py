@@ -5,7 +5,7 @@
   `empty_database`, `clear_database`.
 - Requests: `login_as`, `count_queries`.
 - The URL map, walked with public Werkzeug API only, and `build_world` for the walk.
-- Accounts through the real forms: `sign_in`, `register_data`, ...
+- Accounts through the real forms: `sign_in`, `signed_in_as`, `cookie`, `LIMITED`.
 - Sanitizer output checked as a browser would parse it: `assert_safe`.
 """
 
@@ -353,7 +353,6 @@ def build_world(app) -> dict:
 
 # Accounts, through the real forms --------------------------------------------------------
 
-NEW_PASSWORD = "violet kettles hum softly"
 # Low limits for the rate-limit tests (app_config); the tests count up to them.
 LIMITED = {
     "RATELIMIT_ENABLED": True,
@@ -362,17 +361,6 @@ LIMITED = {
     "RATELIMIT_REGISTER": "2 per minute",
     "RATELIMIT_RESET": "2 per minute",
 }
-
-
-def register_data(**overrides) -> dict[str, str]:
-    data = {
-        "username": "newcomer",
-        "email": "newcomer@example.org",
-        "password": "blue coffee mornings",
-        "confirm": "blue coffee mornings",
-    }
-    data.update(overrides)
-    return data
 
 
 def sign_in(client, login: str, password: str = PASSWORD, **extra):

@@ -9,7 +9,19 @@ from forum.extensions import db
 from forum.models import Role, User
 from forum.services import accounts
 from tests.factories import make_post, make_user
-from tests.helpers import LIMITED, register_data, sign_in, signed_in_as
+from tests.helpers import LIMITED, sign_in, signed_in_as
+
+
+def register_data(**overrides) -> dict[str, str]:
+    data = {
+        "username": "newcomer",
+        "email": "newcomer@example.org",
+        "password": "blue coffee mornings",
+        "confirm": "blue coffee mornings",
+    }
+    data.update(overrides)
+    return data
+
 
 # Registering ---------------------------------------------------------------------------
 

@@ -12,7 +12,10 @@ from forum.extensions import db, mail
 from forum.models import OutboxMail, User
 from forum.services import accounts
 from tests.factories import PASSWORD
-from tests.helpers import LIMITED, NEW_PASSWORD, cookie, sign_in, signed_in_as
+from tests.helpers import LIMITED, cookie, sign_in, signed_in_as
+
+NEW_PASSWORD = "violet kettles hum softly"
+
 
 # Changing and resetting the password -----------------------------------------------------
 
