@@ -11,7 +11,7 @@ import io
 import re
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 from flask_wtf import FlaskForm
@@ -217,7 +217,8 @@ def forms_of_the_app(app, world: dict) -> list[tuple[str, str, dict]]:
             parser = _Forms()
             parser.feed(resp.get_data(as_text=True))
             for form in parser.forms:
-                action = urlsplit(form["action"] or page)
+                # As a browser does: resolved against the page ("#errors" is the page).
+                action = urlsplit(urljoin(page, form["action"]))
                 if action.netloc:
                     continue
                 key = (re.sub(r"/\d+", "/N", action.path), tuple(sorted(form["fields"])))
