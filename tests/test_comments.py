@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from forum.extensions import db
 from forum.models import Comment, Role, Status, utcnow
-from tests.conftest import count_queries, login_as
 from tests.factories import make_comment, make_post, make_user
+from tests.helpers import count_queries, login_as
 
 GUEST = {"author_name": "Ann", "author_email": "ann@example.org", "body": "Hello there"}
 

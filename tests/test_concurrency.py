@@ -29,9 +29,8 @@ from sqlalchemy.orm import Session
 
 from forum.extensions import db
 from forum.models import Comment, ModerationAction, Post, Role, Status
-from tests.conftest import make_test_app
-from tests.databases import scratch_database
 from tests.factories import PASSWORD, make_post, make_user
+from tests.helpers import make_test_app, scratch_database
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from forum.extensions import db
 from forum.models import Comment, HoldReason, Post, Status
 from forum.tools import disqus
-from tests.conftest import count_queries
+from tests.helpers import count_queries
 from tests.test_wxr import BLOG
 
 EXPORT = Path(__file__).parent / "data" / "disqus" / "small-export.xml"

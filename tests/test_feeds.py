@@ -12,8 +12,8 @@ import pytest
 from forum.extensions import db
 from forum.links import DEVELOPMENT_BASE_URL
 from forum.models import CommentKind, Post, Role, Status
-from tests.conftest import count_queries
 from tests.factories import make_comment, make_post, make_user
+from tests.helpers import count_queries
 
 A = "{http://www.w3.org/2005/Atom}"
 BASE = DEVELOPMENT_BASE_URL

@@ -9,8 +9,8 @@ from forum.extensions import db
 from forum.models import Comment, Flag, ModerationAction, Role, Status
 from forum.services import flags, moderation
 from forum.services.settings import Settings
-from tests.conftest import login_as
 from tests.factories import make_comment, make_post, make_user
+from tests.helpers import login_as
 
 
 @pytest.fixture

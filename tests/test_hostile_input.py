@@ -25,14 +25,16 @@ from forum.forms import Form
 from forum.ids import MAX_ID, parse_id
 from forum.models import Comment, Post, Role, Status, User
 from forum.services.sanitize import is_blank
-from tests.conftest import login_as
 from tests.factories import make_comment, make_post, make_user
 from tests.helpers import (
     HOSTILE_IDS,
     build_world,
     hostile_id_paths,
     int_arguments,
+    login_as,
+    make_test_app,
     methods,
+    truncate_all,
     walked_rules,
     world_path,
 )
@@ -55,9 +57,7 @@ def rebuild_world(app) -> dict:
             db.session.execute(table.delete())
         db.session.commit()
         if db.engine.dialect.name == "postgresql":
-            from tests.conftest import _truncate_all
-
-            _truncate_all()
+            truncate_all()
         return build_world(app)
 
 
@@ -217,6 +217,7 @@ def forms_of_the_app(app, world: dict) -> list[tuple[str, str, dict]]:
             parser = _Forms()
             parser.feed(resp.get_data(as_text=True))
             for form in parser.forms:
+                # As a browser does: resolved against the page ("#errors" is the page).
                 action = urlsplit(urljoin(page, form["action"]))
                 if action.netloc:
                     continue
@@ -471,8 +472,6 @@ def test_an_untrusted_host_gets_400_everywhere(client, path):
 
 
 def test_trusted_hosts_come_from_the_environment_as_a_list_or_words(monkeypatch, tmp_path):
-    from tests.conftest import make_test_app
-
     monkeypatch.setenv("FORUM_TRUSTED_HOSTS", "forum.example.org, .example.net")
     app = make_test_app(None, tmp_path, BASE_URL=BASE)
     assert app.config["TRUSTED_HOSTS"] == ["forum.example.org", ".example.net"]
@@ -484,8 +483,6 @@ def test_trusted_hosts_come_from_the_environment_as_a_list_or_words(monkeypatch,
     "bad", ["forum.example.org", "ftp://x.org", "https://", "https://x.org/?a"]
 )
 def test_a_base_url_that_is_not_an_address_stops_the_app(tmp_path, bad):
-    from tests.conftest import make_test_app
-
     with pytest.raises(ValueError, match="FORUM_BASE_URL"):
         make_test_app(None, tmp_path, BASE_URL=bad)
 

@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect
 
 from forum import create_app
 from forum.extensions import db
-from tests.conftest import PG_SERVER, _admin_url
+from tests.helpers import postgres_database
 
 
 @pytest.fixture
 def empty_database_url(request, tmp_path):
+    """A database without tables, for the migrations to build."""
     if request.config.getoption("--db") == "sqlite":
         yield f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
         return
-    name = f"forum_mig_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(_admin_url(PG_SERVER, "postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield _admin_url(PG_SERVER, name)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with postgres_database("mig", schema=False) as url:
+        yield url
 
 
 def test_upgrade_matches_models_and_downgrade_to_base(empty_database_url):

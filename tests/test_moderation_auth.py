@@ -6,9 +6,8 @@ import pytest
 
 from forum.extensions import db
 from forum.models import Role, Status
-from tests.conftest import login_as
 from tests.factories import make_comment, make_post, make_user
-from tests.helpers import build_path, methods, sample_values
+from tests.helpers import build_path, login_as, methods, sample_values, walked_rules
 
 ADMIN_ONLY = {"moderation.settings"}
 
@@ -16,7 +15,7 @@ ADMIN_ONLY = {"moderation.settings"}
 def moderation_urls(app) -> list[tuple[str, str, str]]:
     """(endpoint, method, url) for every registered moderation route, built with samples."""
     found = []
-    for rule in app.url_map.iter_rules():
+    for rule in walked_rules(app):
         if not rule.endpoint.startswith("moderation."):
             continue
         url = build_path(rule, sample_values(rule))

@@ -12,8 +12,8 @@ from forum.extensions import db
 from forum.models import PATH_SEGMENT_WIDTH, Comment, HoldReason, Role, Status, utcnow
 from forum.services import queue
 from forum.services.queue import Cursor, QueueFilter
-from tests.conftest import count_queries, login_as
 from tests.factories import make_post, make_user
+from tests.helpers import count_queries, login_as
 
 PENDING = 100_000
 BATCH = 5_000

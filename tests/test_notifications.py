@@ -15,8 +15,8 @@ from forum.models import Comment, OutboxMail, Role, Status, utcnow
 from forum.services import mailer, moderation, notifications, undo
 from forum.services import settings as settings_service
 from forum.services.comments import CommentInput, submit_comment
-from tests.conftest import login_as
 from tests.factories import make_comment, make_post, make_user
+from tests.helpers import login_as
 
 
 def outbox(kind: str | None = None) -> list[OutboxMail]:

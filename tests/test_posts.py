@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from forum.extensions import db
 from forum.models import Post, Role, Status
-from tests.conftest import count_queries, login_as
 from tests.factories import make_comment, make_post, make_user
+from tests.helpers import count_queries, login_as
 
 
 def test_front_page_lists_posts_newest_first_with_visible_counts(app, client):

@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 
 from forum.extensions import db
 from forum.models import Comment, Role
-from tests.conftest import login_as
 from tests.factories import make_post, make_user
+from tests.helpers import login_as
 
 REDIS_URL = os.environ.get("FORUM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RUN_PREFIX = f"forum-test-{uuid.uuid4().hex[:12]}"

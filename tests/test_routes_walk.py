@@ -17,8 +17,15 @@ from werkzeug.routing import Rule
 
 from forum import create_app
 from forum.extensions import db
-from tests.conftest import empty_database, login_as, make_test_app
-from tests.helpers import build_world, methods, walked_rules, world_path
+from tests.helpers import (
+    build_world,
+    empty_database,
+    login_as,
+    make_test_app,
+    methods,
+    walked_rules,
+    world_path,
+)
 
 ROLES = ("anonymous", "member", "banned", "moderator", "admin")
 OK, LOGIN, FORBIDDEN = "ok", "login", "forbidden"
@@ -183,7 +190,7 @@ def check_response_is_hardened(resp) -> None:
 
 @pytest.mark.parametrize(("path", "method", "case", "role"), list(walk_cases()))
 def test_route_answers_each_role_as_the_rules_say(walk_app, world, path, method, case, role):
-    rule = next(r for r in walk_app.url_map.iter_rules() if r.rule == path)
+    rule = next(r for r in walked_rules(walk_app) if r.rule == path)
     if case is None:
         pytest.fail(
             f"{rule.endpoint} ({path}) is in no rule: classify it in RULES in {__name__}.py"

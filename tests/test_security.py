@@ -9,9 +9,8 @@ import pytest
 
 from forum.extensions import db
 from forum.models import Role
-from tests.conftest import login_as
 from tests.factories import PASSWORD, make_user
-from tests.helpers import build_path, methods, sample_values, walked_rules
+from tests.helpers import build_path, login_as, methods, sample_values, walked_rules
 
 CSRF_ON = {"WTF_CSRF_ENABLED": True}
 TYPED = "Some text the person took ten minutes to write."

@@ -14,8 +14,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from forum.extensions import db
 from forum.models import Comment
-from tests.conftest import make_test_app
 from tests.factories import make_post
+from tests.helpers import make_test_app
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")

@@ -34,8 +34,8 @@ from forum.services import (
 from forum.services import settings as settings_service
 from forum.services.comments import CommentInput, submit_comment
 from forum.services.settings import Settings
-from tests.conftest import login_as
 from tests.factories import make_comment, make_post, make_user
+from tests.helpers import login_as
 
 YOUTUBE = Path(os.environ.get("FORUM_YOUTUBE_SPAM", "/work/shared/data/youtube-spam"))
 
@@ -573,7 +573,7 @@ def test_spam_filter_settings_and_rule_statistics_pages(app, client, scored):
 
 def test_every_worker_scores_with_the_same_model_at_once(database_url, tmp_path):
     """Two apps (two engines, like two gunicorn workers) on one database."""
-    from tests.conftest import empty_database, make_test_app
+    from tests.helpers import empty_database, make_test_app
 
     url = database_url or f"sqlite:///{tmp_path / 'shared.sqlite3'}"
     one = make_test_app(url, tmp_path / "one")

@@ -24,8 +24,8 @@ from forum.models import (
     User,
 )
 from forum.tools import demo, transfer, wxr
-from tests.conftest import count_queries, login_as
 from tests.factories import make_user
+from tests.helpers import count_queries, login_as
 
 DATA = Path(__file__).parent / "data" / "wxr"
 BLOG = DATA / "hedgerow-blog.xml"

@@ -28,7 +28,7 @@ from werkzeug.serving import make_server
 
 from forum import create_app
 from forum.extensions import db, limiter
-from tests.databases import clear_database, scratch_database
+from tests.helpers import clear_database, scratch_database
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
