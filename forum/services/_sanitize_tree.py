@@ -139,6 +139,13 @@ class Filter:
             if name == "a" and not any(key == "href" for key, _ in attrs):
                 # A link without a target is no link: keep its text, not an empty <a>.
                 return children
+            if name == "p" and not any(isinstance(c, _Element) or c.strip() for c in children):
+                # An empty paragraph shows nothing, and a second pass would drop it anyway.
+                return []
+            if name == "p" and any(isinstance(c, _Element) and c.block for c in children):
+                # A block inside a paragraph (through an unwrapped <button>, say) cannot be
+                # written as HTML: a browser would split it into empty paragraphs.
+                return ["\n", *children, "\n"]
             block = name in BLOCK or any(
                 isinstance(child, _Element) and child.block for child in children
             )
