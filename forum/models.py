@@ -75,6 +75,46 @@ class Status(enum.StrEnum):
     REJECTED = "rejected"
 
 
+class Action(enum.StrEnum):
+    """What the moderation log records: the decisions, and everything else staff do."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+    SPAM = "spam"
+    RESTORE = "restore"
+    DELETE = "delete"
+    EDIT = "edit"
+    REPLY = "reply"
+    BAN = "ban"
+    UNBAN = "unban"
+    UNDO = "undo"
+    REQUEUE = "requeue"
+    DISMISS_FLAGS = "dismiss-flags"
+    ROLE = "role"
+    IMPORT = "import"
+
+
+# The actions a moderator takes on comments from the queue, in the order buttons show.
+DECISIONS = (Action.APPROVE, Action.REJECT, Action.SPAM, Action.RESTORE, Action.DELETE)
+
+
+class Rule(enum.StrEnum):
+    """Why a comment was held: the rules (services/moderation_rules.py) and the requeues."""
+
+    BANNED = "banned"
+    HONEYPOT = "honeypot"
+    TOO_FAST = "too-fast"
+    NO_TIMESTAMP = "no-timestamp"
+    BLOCK_WORD = "block-word"
+    HOLD_WORD = "hold-word"
+    LINKS = "links"
+    SANITIZED = "sanitized"
+    NEW_COMMENT = "new comment"
+    FLAG = "flag"
+    EDITED = "edited"
+    CLASSIFIER = "classifier"
+
+
 class CommentKind(enum.StrEnum):
     COMMENT = "comment"
     PINGBACK = "pingback"
@@ -278,7 +318,7 @@ class ModerationAction(db.Model):
     moderator_id: Mapped[int | None] = mapped_column(
         ForeignKey("user.id", ondelete="SET NULL"), index=True
     )
-    action: Mapped[str] = mapped_column(String(30), index=True)
+    action: Mapped[Action] = mapped_column(_enum(Action, 30), index=True)
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(String(1000), default="")

@@ -13,6 +13,7 @@ from werkzeug.exceptions import NotFound
 from forum.extensions import db
 from forum.ids import parse_id
 from forum.links import absolute_url_for
+from forum.models import Action, Rule
 from forum.services import mailer, queue
 
 
@@ -22,6 +23,9 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(iso_datetime, "isodate")
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_template_global(absolute_url_for)
+    # The vocabularies, from models.py: templates never spell an action or a rule again.
+    app.add_template_global(Action, "Action")
+    app.add_template_global(Rule, "Rule")
 
 
 def healthz():

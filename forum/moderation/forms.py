@@ -25,7 +25,7 @@ from wtforms.validators import (
 
 from forum.forms import Form, NumberField, Visible
 from forum.ids import parse_id
-from forum.services.moderation import ACTIONS
+from forum.models import DECISIONS
 from forum.services.queue import GROUP_KINDS
 from forum.services.settings import MODES
 
@@ -80,7 +80,7 @@ class DecisionForm(Form):
 
 
 class BulkForm(DecisionForm):
-    action = SelectField(choices=list(ACTIONS), validators=[InputRequired()])
+    action = SelectField(choices=list(DECISIONS), validators=[InputRequired()])
     ids = IdListField()
     # Without JavaScript, "select the whole page" sends the page's ids along.
     all_on_page = BooleanField("Select every comment on this page")
@@ -128,7 +128,7 @@ class GroupActionForm(DecisionForm):
     status = SelectField(
         choices=list(GROUP_STATUSES), validators=[InputRequired()], default="pending"
     )
-    action = SelectField(choices=list(ACTIONS), validators=[InputRequired()])
+    action = SelectField(choices=list(DECISIONS), validators=[InputRequired()])
 
 
 class SettingsForm(Form):

@@ -24,7 +24,7 @@ from flask_login import current_user
 from forum.extensions import db, login_manager
 from forum.forms import ActionForm
 from forum.ids import id_arg
-from forum.models import Ban, BanKind, Comment, Status, User
+from forum.models import Action, Ban, BanKind, Comment, Status, User
 from forum.moderation import query
 from forum.moderation.forms import (
     GROUP_STATUSES,
@@ -51,17 +51,9 @@ bp = Blueprint("moderation", __name__, url_prefix="/moderation")
 
 NOTICE_KEY = "moderation_notice"
 LOG_PER_PAGE = 50
-LOG_ACTIONS = (
-    *moderation.ACTIONS,
-    "edit",
-    "reply",
-    "ban",
-    "unban",
-    "undo",
-    "requeue",
-    "dismiss-flags",
-    "role",
-)
+LOG_ACTIONS = tuple(Action)
+# The queue's keys (static/js/moderation.js reads them from the page).
+KEY_ACTIONS = {"a": Action.APPROVE, "s": Action.SPAM, "r": Action.REJECT}
 
 
 @bp.before_request
@@ -170,6 +162,7 @@ def queue():
         "prev_url": prev_url,
         "here": request.full_path.rstrip("?"),
         "decision_form": DecisionForm(formdata=None),
+        "key_actions": KEY_ACTIONS,
         "excerpt": sanitize.excerpt,
         "author_key": queue_service.author_key,
     }

@@ -12,6 +12,7 @@ from forum.models import (
     Comment,
     HoldReason,
     Post,
+    Rule,
     SpamLabel,
     Status,
     User,
@@ -319,7 +320,7 @@ def edit_comment(comment: Comment, body: str, user: User, settings: Settings) ->
     # An edit never promotes a held comment; it may send an approved one back.
     if was is Status.APPROVED and decision.status is not Status.APPROVED:
         comment.status = decision.status
-        comment.reasons = [HoldReason(rule="edited", detail="changed after approval")] + [
+        comment.reasons = [HoldReason(rule=Rule.EDITED, detail="changed after approval")] + [
             HoldReason(rule=r.rule, detail=r.detail[:500]) for r in decision.reasons
         ]
         tree.refresh_visibility(comment)

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from forum.extensions import db
-from forum.models import Comment, Flag, HoldReason, Status, User, utcnow
+from forum.models import Comment, Flag, HoldReason, Rule, Status, User, utcnow
 from forum.services import audit, moderation, notifications, tree
 from forum.services.settings import Settings
 
@@ -101,7 +101,7 @@ def requeue(comment: Comment, flags: list[Flag], now: datetime) -> None:
     )
     moderation.set_status(comment, Status.PENDING, None, now)
     comment.reasons = [
-        HoldReason(rule="flag", detail=(f"{f.reason}: {f.note}" if f.note else f.reason)[:500])
+        HoldReason(rule=Rule.FLAG, detail=(f"{f.reason}: {f.note}" if f.note else f.reason)[:500])
         for f in flags
     ]
     notifications.decision_withdrawn(comment.id)

@@ -19,6 +19,7 @@ from sqlalchemy import delete, select, update
 
 from forum.extensions import db
 from forum.models import (
+    DECISIONS,
     Comment,
     Flag,
     Status,
@@ -43,7 +44,6 @@ ALLOWED_FROM = {
     "restore": {Status.APPROVED, Status.SPAM, Status.REJECTED},
     "delete": {Status.SPAM, Status.REJECTED},
 }
-ACTIONS = ("approve", "reject", "spam", "restore", "delete")
 # What an action did, said of "{n}" comments ("Marked 1 comment as spam.").
 PAST = {
     "approve": "Approved {n}.",
@@ -132,7 +132,7 @@ def decide(
     now: datetime | None = None,
 ) -> Outcome:
     """Approve, reject, spam, restore or delete comments; repeating it changes nothing."""
-    if action not in ACTIONS:
+    if action not in DECISIONS:
         raise ModerationError(f"Unknown action {action!r}.")
     if action == "delete":
         return delete_comments(comments, by, note, batch, now)

@@ -12,25 +12,25 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, or_, select
 
 from forum.extensions import db
-from forum.models import Ban, BanKind, Comment, Role, Status
+from forum.models import Ban, BanKind, Comment, Role, Rule, Status
 from forum.services.settings import Settings
 
 SEVERITY = {Status.APPROVED: 0, Status.PENDING: 1, Status.SPAM: 2, Status.REJECTED: 3}
 
 # Every reason a comment can be held for, as shown on the rule statistics page.
 RULE_LABELS = {
-    "banned": "Banned account, email or IP address",
-    "honeypot": "Hidden honeypot field filled in",
-    "too-fast": "Form sent back faster than a person types",
-    "no-timestamp": "Sent without the form's timestamp (a script, not the page)",
-    "block-word": "Block word (spam)",
-    "hold-word": "Hold word",
-    "links": "Too many links",
-    "sanitized": "The sanitizer removed markup",
-    "new comment": "Moderation mode (every comment, or a first comment)",
-    "flag": "Flagged by readers",
-    "edited": "Edited after approval",
-    "classifier": "Spam filter score (spam or held at the admin's thresholds)",
+    Rule.BANNED: "Banned account, email or IP address",
+    Rule.HONEYPOT: "Hidden honeypot field filled in",
+    Rule.TOO_FAST: "Form sent back faster than a person types",
+    Rule.NO_TIMESTAMP: "Sent without the form's timestamp (a script, not the page)",
+    Rule.BLOCK_WORD: "Block word (spam)",
+    Rule.HOLD_WORD: "Hold word",
+    Rule.LINKS: "Too many links",
+    Rule.SANITIZED: "The sanitizer removed markup",
+    Rule.NEW_COMMENT: "Moderation mode (every comment, or a first comment)",
+    Rule.FLAG: "Flagged by readers",
+    Rule.EDITED: "Edited after approval",
+    Rule.CLASSIFIER: "Spam filter score (spam or held at the admin's thresholds)",
 }
 
 
@@ -80,27 +80,29 @@ def evaluate(sub: Submission, settings: Settings) -> Decision:
     if sub.role in (Role.MODERATOR, Role.ADMIN):
         return decision
     for ban in banned_matches(sub):
-        decision.add(Status.REJECTED, "banned", ban)
+        decision.add(Status.REJECTED, Rule.BANNED, ban)
     if sub.honeypot.strip():
-        decision.add(Status.SPAM, "honeypot", "hidden field was filled in")
+        decision.add(Status.SPAM, Rule.HONEYPOT, "hidden field was filled in")
     if sub.seconds_to_submit is not None and sub.seconds_to_submit < settings.min_submit_seconds:
         decision.add(
-            Status.SPAM, "too-fast", f"form sent {sub.seconds_to_submit:.1f} s after it was shown"
+            Status.SPAM,
+            Rule.TOO_FAST,
+            f"form sent {sub.seconds_to_submit:.1f} s after it was shown",
         )
     if sub.timestamp_missing:
         # Scripts may use the public field names, so this holds rather than spams.
-        decision.add(Status.PENDING, "no-timestamp", "the form's rendered_at field was missing")
+        decision.add(Status.PENDING, Rule.NO_TIMESTAMP, "the form's rendered_at field was missing")
     classifier = classifier_reason(sub, settings)
     if classifier:
         decision.add(*classifier)
     for word in matched_words(settings.block_words, sub):
-        decision.add(Status.SPAM, "block-word", word)
+        decision.add(Status.SPAM, Rule.BLOCK_WORD, word)
     for word in matched_words(settings.hold_words, sub):
-        decision.add(Status.PENDING, "hold-word", word)
+        decision.add(Status.PENDING, Rule.HOLD_WORD, word)
     if settings.max_links and sub.link_count >= settings.max_links:
-        decision.add(Status.PENDING, "links", f"{sub.link_count} links")
+        decision.add(Status.PENDING, Rule.LINKS, f"{sub.link_count} links")
     if settings.hold_on_sanitized and sub.removed:
-        decision.add(Status.PENDING, "sanitized", "removed " + ", ".join(sub.removed))
+        decision.add(Status.PENDING, Rule.SANITIZED, "removed " + ", ".join(sub.removed))
     mode_reason = moderation_mode_reason(sub, settings.moderation_mode)
     if mode_reason:
         decision.add(Status.PENDING, *mode_reason)
@@ -115,13 +117,13 @@ def classifier_reason(sub: Submission, settings: Settings) -> tuple[Status, str,
     if settings.spam_threshold < 1 and score >= settings.spam_threshold:
         return (
             Status.SPAM,
-            "classifier",
+            Rule.CLASSIFIER,
             f"score {score:.2f} (spam at {settings.spam_threshold:g})",
         )
     if settings.spam_hold_threshold < 1 and score >= settings.spam_hold_threshold:
         return (
             Status.PENDING,
-            "classifier",
+            Rule.CLASSIFIER,
             f"score {score:.2f} (held at {settings.spam_hold_threshold:g})",
         )
     return None
@@ -131,10 +133,10 @@ def moderation_mode_reason(sub: Submission, mode: str) -> tuple[str, str] | None
     if mode == "off":
         return None
     if mode == "all":
-        return ("new comment", "every comment is held for review")
+        return (Rule.NEW_COMMENT, "every comment is held for review")
     if has_approved_comment(sub):
         return None
-    return ("new comment", "first comment from this author")
+    return (Rule.NEW_COMMENT, "first comment from this author")
 
 
 def has_approved_comment(sub: Submission) -> bool:

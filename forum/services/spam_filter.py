@@ -20,7 +20,7 @@ from flask import current_app
 from sqlalchemy import delete, func, select
 
 from forum.extensions import db
-from forum.models import Comment, HoldReason, SpamFeature, SpamLabel, SpamLesson, Status
+from forum.models import Comment, HoldReason, Rule, SpamFeature, SpamLabel, SpamLesson, Status
 from forum.services.spam_features import FeatureInput, extract, input_of
 
 # Measured on the YouTube corpus (docs/spam-filter.md): larger steps learn from fewer
@@ -34,7 +34,7 @@ MODEL_KEY = 0  # the row holding the bias and the lesson counts
 PRUNE_EVERY = 200  # lessons between two checks of the model's size
 CHUNK = 900  # keys per IN (...) list: under SQLite's 999 bound parameters
 MAX_REASONS = 4
-RULE = "classifier"
+RULE = Rule.CLASSIFIER
 
 
 @dataclass(frozen=True)

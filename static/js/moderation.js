@@ -21,6 +21,8 @@
   var chain = Promise.resolve(); // the actions, one after another
   var inflight = 0;
   var PREFETCH_WHEN_LEFT = 3;
+  // Which key takes which action: the server's vocabulary (models.Action), never retyped here.
+  var keyActions = {};
 
   function ready(fn) {
     if (document.readyState !== "loading") { fn(); } else { document.addEventListener("DOMContentLoaded", fn); }
@@ -30,6 +32,7 @@
     queue = document.getElementById("queue");
     if (!queue || queue.dataset.single) { return; }
     csrf = queue.dataset.csrf || "";
+    keyActions = JSON.parse(queue.dataset.keys || "{}");
     queue.addEventListener("submit", onItemSubmit);
     var bulkForm = document.getElementById("bulk-form");
     if (bulkForm) { bulkForm.addEventListener("submit", onBulkSubmit); }
@@ -324,7 +327,7 @@
       offer.textContent = parents.length === 1 ? "Its parent is pending: approve it too" : "Their parents are pending: approve them too";
       offer.addEventListener("click", function () {
         var params = new URLSearchParams();
-        params.append("action", "approve");
+        params.append("action", keyActions.a);
         parents.forEach(function (id) { params.append("ids", id); });
         var shown = parents.map(itemById).filter(function (item) { return item && !item.classList.contains("is-done"); });
         act(shown, queue.dataset.bulkUrl, params);
@@ -426,9 +429,7 @@
     switch (event.key) {
       case "j": move(1); break;
       case "k": move(-1); break;
-      case "a": decide("approve"); break;
-      case "s": decide("spam"); break;
-      case "r": decide("reject"); break;
+      case "a": case "s": case "r": decide(keyActions[event.key]); break;
       case "u": undoLast(); break;
       case "?": openHelp(); break;
       case "x":
