@@ -20,7 +20,7 @@ from flask_login import current_user, login_required
 from forum.comments.forms import CommentForm, EditCommentForm, FlagForm, GuestCommentForm
 from forum.extensions import db, limiter
 from forum.forms import ActionForm
-from forum.models import Comment, Post
+from forum.models import BodyFormat, Comment, Post
 from forum.posts import page
 from forum.services import comments as comment_service
 from forum.services import flags, notifications, threads
@@ -83,6 +83,7 @@ def create(post_id: int):
         timestamp_missing=not form.rendered_at.data,
         notify_on_decision=form.notify_decision.data,
         notify_on_reply=form.notify_replies.data,
+        body_format=BodyFormat.MARKDOWN,
     )
     try:
         comment = comment_service.submit_comment(

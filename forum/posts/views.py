@@ -17,7 +17,7 @@ from sqlalchemy import select
 from forum.extensions import db
 from forum.forms import ActionForm
 from forum.ids import id_arg
-from forum.models import Post, Tag
+from forum.models import BodyFormat, Post, Tag
 from forum.posts.forms import PostForm
 from forum.posts.page import comment_form_for, render_post
 from forum.services import posts as post_service
@@ -85,6 +85,7 @@ def new():
                 form.body.data,
                 post_service.parse_tags(form.tags.data or ""),
                 allowed,
+                BodyFormat.MARKDOWN,
             )
         except post_service.EmptyPost as error:
             form[error.field].errors.append(str(error))

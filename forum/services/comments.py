@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from forum.extensions import db
 from forum.models import (
     PATH_SEGMENT_WIDTH,
+    BodyFormat,
     Comment,
     HoldReason,
     Post,
@@ -17,7 +18,7 @@ from forum.models import (
     User,
     utcnow,
 )
-from forum.services import moderation_rules, sanitize
+from forum.services import markdown, moderation_rules, sanitize
 from forum.services.settings import Settings
 
 EMPTY_BODY = "Write something first."
@@ -63,6 +64,7 @@ class CommentInput:
     timestamp_missing: bool = False
     notify_on_decision: bool = False
     notify_on_reply: bool = False
+    body_format: BodyFormat = BodyFormat.HTML
 
 
 def comments_closed(post: Post, settings: Settings, now: datetime | None = None) -> bool:
@@ -120,7 +122,7 @@ def submit_comment(
     if user is not None and user.is_banned:
         raise NotAllowed("Your account may not comment.")
     parent = resolve_parent(post, data.parent_id, settings, user, own_pending_ids)
-    body, result = checked_body(data.body, settings)
+    body, result = checked_body(data.body, settings, data.body_format)
 
     if user is not None:
         name, email, url = user.username, user.email_key, ""
@@ -164,6 +166,7 @@ def submit_comment(
         ip=data.ip[:45],
         user_agent=data.user_agent[:500],
         body_source=data.body,
+        body_format=data.body_format,
         body_html=result.html,
         body_hash=fingerprint,
         link_domain=domains[0] if domains else "",
@@ -180,7 +183,9 @@ def submit_comment(
     return comment
 
 
-def checked_body(body: str, settings: Settings) -> tuple[str, sanitize.SanitizeResult]:
+def checked_body(
+    body: str, settings: Settings, body_format: BodyFormat = BodyFormat.HTML
+) -> tuple[str, sanitize.SanitizeResult]:
     """The normalized body and its sanitized HTML, or a CommentError when a reader would
     see nothing (only invisible characters, or markup that renders nothing) or it is too
     long."""
@@ -189,7 +194,7 @@ def checked_body(body: str, settings: Settings) -> tuple[str, sanitize.SanitizeR
         raise CommentError(EMPTY_BODY)
     if len(text) > settings.comment_max_length:
         raise CommentError(f"Comments are limited to {settings.comment_max_length} characters.")
-    result = sanitize.sanitize_comment(text)
+    result = markdown.render(text, body_format, markdown.Kind.COMMENT)
     if sanitize.is_blank_html(result.html):
         raise CommentError(EMPTY_BODY)
     return text, result
@@ -278,7 +283,7 @@ def edit_comment(comment: Comment, body: str, user: User, settings: Settings) ->
     """A member edits their own comment; the rules run again and may hold it."""
     if not can_edit(comment, user, settings):
         raise EditWindowClosed("This comment can no longer be edited.")
-    text, result = checked_body(body, settings)
+    text, result = checked_body(body, settings, comment.body_format)
     decision = moderation_rules.evaluate(
         moderation_rules.Submission(
             body=text,

@@ -20,6 +20,7 @@ from forum.extensions import db
 from forum.models import (
     Ban,
     BanKind,
+    BodyFormat,
     Comment,
     Flag,
     HoldReason,
@@ -459,7 +460,7 @@ def edit_and_approve(
     """Replace the text (sanitized again), then approve; undo restores both."""
     now = now or utcnow()
     try:
-        text, result = comment_service.checked_body(body, settings)
+        text, result = comment_service.checked_body(body, settings, comment.body_format)
     except comment_service.CommentError as error:
         raise ModerationError(str(error)) from error
     outcome = Outcome("edit", batch or new_batch())
@@ -520,7 +521,9 @@ def approve_and_reply(
     try:
         reply = comment_service.submit_comment(
             comment.post,
-            comment_service.CommentInput(body=body, parent_id=comment.id),
+            comment_service.CommentInput(
+                body=body, parent_id=comment.id, body_format=BodyFormat.MARKDOWN
+            ),
             settings,
             user=by,
             now=now,

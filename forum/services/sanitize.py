@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import bleach
 from bleach.html5lib_shim import BleachHTMLParser
 from bleach.linkifier import Linker, build_url_re
+from pygments.token import STANDARD_TYPES
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,11 @@ class _Policy:
 
 _COMMENT_TAGS = frozenset(
     {"a", "abbr", "b", "blockquote", "code", "del", "em", "i", "q", "s", "strong"}
-    | {"ul", "ol", "li", "pre", "p", "br"}
+    | {"ul", "ol", "li", "pre", "p", "br", "span"}
 )
 _ATTRIBUTES: Mapping[str, frozenset[str]] = {
     "a": frozenset({"href", "title"}),
+    "span": frozenset({"class"}),
     "abbr": frozenset({"title"}),
     "blockquote": frozenset({"cite"}),
     "q": frozenset({"cite"}),
@@ -54,6 +56,10 @@ _POST_POLICY = _Policy(
     {**_ATTRIBUTES, "img": _IMAGE_ATTRIBUTES | {"loading", "decoding"}},
 )
 _IMAGE_LOADING = (("loading", "lazy"), ("decoding", "async"))
+
+# Highlighted code (forum.services.markdown) colours tokens with Pygments' short classes,
+# styled by static/css/pygments.css; any other class is removed.
+_CODE_CLASSES = frozenset(STANDARD_TYPES.values()) - {""}
 
 _URL_ATTRIBUTES = frozenset({"href", "cite"})
 _SCHEMES = frozenset({"http", "https", "mailto"})
@@ -297,7 +303,9 @@ class _Filter:
         if depth > _MAX_DEPTH:
             self._note(f"markup nested over {_MAX_DEPTH} levels deep")
             return [_strip_controls("".join(element.itertext()))]
-        if not foreign and name in self.policy.tags:
+        # A span is only kept to colour highlighted code; any other is unwrapped as before.
+        code_span = name != "span" or element.attrib.get("class") in _CODE_CLASSES
+        if not foreign and name in self.policy.tags and code_span:
             attrs = self._attributes(name, element.attrib)
             if name == "img":
                 if not any(key == "src" for key, _ in attrs):
@@ -345,6 +353,9 @@ class _Filter:
             if tag == "img" and not _image_attribute_ok(name, value):
                 self._note(f"{'source that is not https' if name == 'src' else name} on <img>")
                 continue
+            if name == "class" and value not in _CODE_CLASSES:
+                self._note(f"class {_clip(value)} on <{tag}>")
+                continue
             if name in _URL_ATTRIBUTES:
                 problem = _url_problem(value)
                 if problem is not None:
@@ -365,6 +376,9 @@ def _bleach_attribute_check(
             return dict(_IMAGE_LOADING)[name] == value
         if tag == "img" and not _image_attribute_ok(name, value):
             removed[f"{name} on <img>"] = None
+            return False
+        if name == "class" and value not in _CODE_CLASSES:
+            removed[f"class {_clip(value)} on <{tag}>"] = None
             return False
         if name in _URL_ATTRIBUTES:
             problem = _url_problem(value)
