@@ -17,13 +17,19 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from forum.comments.forms import CommentForm, EditCommentForm, FlagForm, GuestCommentForm
+from forum.comments.forms import (
+    CommentForm,
+    EditCommentForm,
+    FlagForm,
+    GuestCommentForm,
+    PreviewForm,
+)
 from forum.extensions import db, limiter
 from forum.forms import ActionForm
 from forum.models import BodyFormat, Comment, Post
 from forum.posts import page
 from forum.services import comments as comment_service
-from forum.services import flags, notifications, threads
+from forum.services import flags, markdown, notifications, threads
 from forum.services import settings as settings_service
 from forum.web import flush_mail_after_response
 
@@ -185,7 +191,11 @@ def edit(comment_id: int):
     form = EditCommentForm(obj=comment) if request.method == "GET" else EditCommentForm()
     if request.method == "GET":
         form.body.data = comment.body_source
-    if form.validate_on_submit():
+    preview = None
+    valid = form.validate_on_submit()
+    if valid and "preview" in request.form:
+        preview = markdown.render(form.body.data, comment.body_format, markdown.Kind.COMMENT)
+    elif valid:
         try:
             comment_service.edit_comment(comment, form.body.data, current_user, settings)
         except comment_service.CommentError as error:
@@ -195,7 +205,11 @@ def edit(comment_id: int):
             flash("Your comment was updated.", "success")
             return redirect(_comment_url(comment.post, comment))
     return render_template(
-        "comments/edit.html", form=form, comment=comment, delete_form=ActionForm()
+        "comments/edit.html",
+        form=form,
+        comment=comment,
+        delete_form=ActionForm(),
+        preview=preview,
     )
 
 
@@ -258,3 +272,38 @@ def flag(comment_id: int):
         return redirect(url_for("posts.show", post_id=post.id, slug=post.slug))
     status = 422 if form.errors else 200
     return render_template("comments/flag.html", form=form, comment=comment), status
+
+
+def _preview_limit() -> str:
+    return current_app.config["RATELIMIT_PREVIEW"]
+
+
+@bp.post("/preview")
+@limiter.limit(_preview_limit, key_func=lambda: f"ip:{request.remote_addr}")
+def preview():
+    """The live preview: a text rendered exactly as it would be stored; nothing is stored."""
+    form = PreviewForm()
+    if not form.validate_on_submit():
+        abort(400)
+    result = markdown.render(
+        form.body.data or "", BodyFormat(form.body_format.data), markdown.Kind(form.kind.data)
+    )
+    return render_template("comments/preview.html", preview=result, kind=form.kind.data)
+
+
+@bp.post("/posts/<int:post_id>/comments/preview")
+@limiter.limit(_preview_limit, key_func=lambda: f"ip:{request.remote_addr}")
+def preview_comment(post_id: int):
+    """Without JavaScript: the post page, the form filled in, the comment previewed above it."""
+    post = db.get_or_404(Post, post_id)
+    form = CommentForm() if current_user.is_authenticated else GuestCommentForm()
+    form.validate_on_submit()
+    if form.errors.get("csrf_token"):
+        return page.render_post(post, form, 400)
+    # Only the text matters here; the other fields are checked when the comment is sent.
+    for name in list(form.errors):
+        if name not in ("body", "parent_id"):
+            form[name].errors = []
+    form.form_errors = []
+    result = markdown.render(form.body.data or "", BodyFormat.MARKDOWN, markdown.Kind.COMMENT)
+    return page.render_post(post, form, 200, preview=result)

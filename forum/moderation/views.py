@@ -38,7 +38,7 @@ from forum.moderation.forms import (
     UndoForm,
 )
 from forum.services import comments as comment_service
-from forum.services import moderation, notifications, sanitize
+from forum.services import markdown, moderation, notifications, sanitize
 from forum.services import queue as queue_service
 from forum.services import settings as settings_service
 from forum.services.accounts import safe_next
@@ -253,6 +253,7 @@ def render_item(comment: Comment, status: int = 200, **forms):
         flags=flags.get(comment.id, []),
         decision_form=DecisionForm(formdata=None),
         edit_form=edit_form,
+        preview=forms.get("preview"),
         reply_form=forms.get("reply_form") or ReplyForm(formdata=None),
         ban_form=forms.get("ban_form") or BanForm(formdata=None),
         excerpt=sanitize.excerpt,
@@ -332,6 +333,9 @@ def edit(comment_id: int):
         if wants_json():
             return refuse(first_error(form), 422)
         return render_item(comment, 422, edit_form=form)
+    if "preview" in request.form:
+        preview = markdown.render(form.body.data, comment.body_format, markdown.Kind.COMMENT)
+        return render_item(comment, 200, edit_form=form, preview=preview)
     try:
         outcome = moderation.edit_and_approve(
             comment, form.body.data, moderator(), settings_service.load(), form.reason_text
