@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import enum
 import html
+import re
 
 from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
 from pygments.lexers import get_lexer_by_name
 from pygments.token import STANDARD_TYPES, _TokenType
 from pygments.util import ClassNotFound
@@ -13,6 +15,13 @@ from pygments.util import ClassNotFound
 from forum.models import BodyFormat
 from forum.services import sanitize
 
+# markdown-it ends each block tag with a newline. To the sanitizer a newline is a <br>, and
+# around blocks it is layout only -- except where emphasis left open in one paragraph
+# (`<em>a *b</p>`) is carried on by the browser's parser: there it would make a line break.
+_BLOCK_NEWLINE_RE = re.compile(
+    r"(</(?:p|blockquote|ul|ol|li|pre|h[1-6]|table|thead|tbody|tr|th|td)>"
+    r"|<(?:ul|ol|blockquote|hr /)>|<hr>|<ol start=\"\d+\">)\n"
+)
 # Longer code is shown without colours: lexing is the expensive part of a preview.
 _MAX_HIGHLIGHTED = 20_000
 
@@ -28,17 +37,34 @@ def render(source: str, body_format: BodyFormat, kind: Kind) -> sanitize.Sanitiz
     """Safe HTML for a body: Markdown rendered first, then the sanitizer, the one gate."""
     clean = sanitize.sanitize_post if kind is Kind.POST else sanitize.sanitize_comment
     if body_format is BodyFormat.MARKDOWN:
-        return clean(_markdown().render(sanitize.normalize_text(source)))
+        rendered = _markdown(kind).render(sanitize.normalize_text(source))
+        return clean(_BLOCK_NEWLINE_RE.sub(r"\1", rendered))
     return clean(source)
 
 
-def _markdown() -> MarkdownIt:
+def _markdown(kind: Kind) -> MarkdownIt:
     # A parser per call: MarkdownIt keeps state while rendering, and this is cheap.
     md = MarkdownIt("commonmark", {"html": True, "highlight": highlight})
+    if kind is Kind.COMMENT:
+        # What the comment allowlist would strip (and hold the comment for) stays text.
+        md.disable(["heading", "lheading", "hr", "image"])
+    md.core.ruler.push("allowed_markup", _allowed_markup)
     # Tables stay off until the sanitizer's allowlist has them: rendered, they would only
     # be stripped again and hold the comment for "sanitizer removed markup".
     md.enable("strikethrough")
+    # A hard break ("\\" or two spaces at the end of a line) is a <br> without the newline
+    # after it, which the sanitizer would turn into a second <br>.
+    md.add_render_rule("hardbreak", lambda *_args: "<br>")
     return md
+
+
+def _allowed_markup(state: StateCore) -> None:
+    """Post headings start at <h2> (the post's title is the <h1>); lists count from 1."""
+    for token in state.tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1]) + 1, 4)}"
+        elif token.type == "ordered_list_open":
+            token.attrs.pop("start", None)
 
 
 def highlight(code: str, language: str, _attrs: str) -> str:
