@@ -285,6 +285,10 @@ def preview():
     form = PreviewForm()
     if not form.validate_on_submit():
         abort(400)
+    limit = settings_service.load().comment_max_length
+    if form.kind.data == markdown.Kind.COMMENT and len(form.body.data or "") > limit:
+        # Not rendered: the comment would be refused, and a long text costs the most.
+        return render_template("comments/preview.html", too_long=limit)
     result = markdown.render(
         form.body.data or "", BodyFormat(form.body_format.data), markdown.Kind(form.kind.data)
     )
