@@ -501,3 +501,23 @@ def test_highlighting_stops_at_its_budget_and_the_rest_is_plain():
     # Each block has 200 coloured tokens: the first is highlighted, the others are plain.
     assert html_text.count('<span class="mi">') == 100
     assert html_text.count("<pre><code>x = 1\n") == 2
+
+
+def test_moderator_previews_a_reply_then_publishes_it_in_markdown(app, client):
+    with app.app_context():
+        mod_id = make_user(Role.MODERATOR).id
+        comment_id = make_comment(make_post(), status=Status.PENDING).id
+        db.session.commit()
+    login_as(client, mod_id)
+    url = f"/moderation/comments/{comment_id}/reply"
+    resp = client.post(url, data={"body": "Thanks, *fixed*.", "preview": "1"})
+    assert resp.status_code == 200
+    page = resp.get_data(as_text=True)
+    assert '<div class="comment-text"><p>Thanks, <em>fixed</em>.</p></div>' in page
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Comment)) == 1
+    client.post(url, data={"body": "Thanks, *fixed*."})
+    with app.app_context():
+        reply = db.session.scalars(select(Comment).where(Comment.parent_id == comment_id)).one()
+        assert reply.body_format is BodyFormat.MARKDOWN
+        assert reply.body_html == "<p>Thanks, <em>fixed</em>.</p>"

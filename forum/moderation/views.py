@@ -26,7 +26,17 @@ from sqlalchemy.orm import selectinload
 from forum.extensions import db, login_manager
 from forum.forms import ActionForm
 from forum.ids import id_arg
-from forum.models import Ban, BanKind, Comment, ModerationAction, Post, Role, Status, User
+from forum.models import (
+    Ban,
+    BanKind,
+    BodyFormat,
+    Comment,
+    ModerationAction,
+    Post,
+    Role,
+    Status,
+    User,
+)
 from forum.moderation.forms import (
     BanForm,
     BulkForm,
@@ -254,6 +264,7 @@ def render_item(comment: Comment, status: int = 200, **forms):
         decision_form=DecisionForm(formdata=None),
         edit_form=edit_form,
         preview=forms.get("preview"),
+        reply_preview=forms.get("reply_preview"),
         reply_form=forms.get("reply_form") or ReplyForm(formdata=None),
         ban_form=forms.get("ban_form") or BanForm(formdata=None),
         excerpt=sanitize.excerpt,
@@ -358,6 +369,9 @@ def reply(comment_id: int):
         if wants_json():
             return refuse(first_error(form), 422)
         return render_item(comment, 422, reply_form=form)
+    if "preview" in request.form:
+        preview = markdown.render(form.body.data, BodyFormat.MARKDOWN, markdown.Kind.COMMENT)
+        return render_item(comment, 200, reply_form=form, reply_preview=preview)
     try:
         outcome = moderation.approve_and_reply(
             comment, form.body.data, moderator(), settings_service.load()
