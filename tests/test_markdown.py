@@ -521,3 +521,17 @@ def test_moderator_previews_a_reply_then_publishes_it_in_markdown(app, client):
         reply = db.session.scalars(select(Comment).where(Comment.parent_id == comment_id)).one()
         assert reply.body_format is BodyFormat.MARKDOWN
         assert reply.body_html == "<p>Thanks, <em>fixed</em>.</p>"
+
+
+@pytest.mark.parametrize(
+    "app_config", [{"RATELIMIT_ENABLED": True, "RATELIMIT_PREVIEW": "1 per minute"}]
+)
+def test_preview_button_over_its_limit_keeps_the_text(app, client):
+    with app.app_context():
+        post_id = make_post().id
+        db.session.commit()
+    url = f"/posts/{post_id}/comments/preview"
+    assert client.post(url, data=guest_comment(post_id, "first")).status_code == 200
+    resp = client.post(url, data=guest_comment(post_id, "second *try*"))
+    assert resp.status_code == 429
+    assert ">\r\nsecond *try*</textarea>" in resp.get_data(as_text=True)

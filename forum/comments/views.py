@@ -296,7 +296,9 @@ def preview():
 
 
 @bp.post("/posts/<int:post_id>/comments/preview")
-@limiter.limit(_preview_limit, key_func=lambda: f"ip:{request.remote_addr}")
+@limiter.limit(
+    _preview_limit, key_func=lambda: f"ip:{request.remote_addr}", on_breach=_rate_limited
+)
 def preview_comment(post_id: int):
     """Without JavaScript: the post page, the form filled in, the comment previewed above it."""
     post = db.get_or_404(Post, post_id)
