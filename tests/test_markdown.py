@@ -535,3 +535,18 @@ def test_preview_button_over_its_limit_keeps_the_text(app, client):
     resp = client.post(url, data=guest_comment(post_id, "second *try*"))
     assert resp.status_code == 429
     assert ">\r\nsecond *try*</textarea>" in resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
+def test_live_preview_never_sends_a_session_cookie(app, client):
+    """A preview answering after the comment was posted must not restore the old session."""
+    with app.app_context():
+        post = make_post()
+        db.session.commit()
+        path = f"/posts/{post.id}/{post.slug}"
+    page = client.get(path).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    data = {"csrf_token": token, "body": "*x*", "body_format": "markdown", "kind": "comment"}
+    resp = client.post("/preview", data=data)
+    assert resp.status_code == 200 and "<em>x</em>" in resp.get_data(as_text=True)
+    assert resp.headers.getlist("Set-Cookie") == []

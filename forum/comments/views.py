@@ -7,6 +7,7 @@ import time
 from flask import (
     Blueprint,
     abort,
+    after_this_request,
     current_app,
     flash,
     redirect,
@@ -278,10 +279,20 @@ def _preview_limit() -> str:
     return current_app.config["RATELIMIT_PREVIEW"]
 
 
+def _keep_session(response):
+    # A live preview can still be on its way while the page posts the comment; a session
+    # cookie sent back from here (Flask-Login marks every guest session as changed) could
+    # arrive last and undo the comment's (its flash, its pending id). A preview changes
+    # nothing, so it never writes the session.
+    session.modified = False
+    return response
+
+
 @bp.post("/preview")
 @limiter.limit(_preview_limit, key_func=lambda: f"ip:{request.remote_addr}")
 def preview():
     """The live preview: a text rendered exactly as it would be stored; nothing is stored."""
+    after_this_request(_keep_session)
     form = PreviewForm()
     if not form.validate_on_submit():
         abort(400)
