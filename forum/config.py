@@ -39,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_HEADERS_ENABLED": True,
     "RATELIMIT_COMMENT": "5 per minute;30 per hour",
+    # Live previews are sent as people type (debounced), so the allowance is larger.
+    "RATELIMIT_PREVIEW": "60 per minute;600 per hour",
     "RATELIMIT_LOGIN": "10 per minute;50 per hour",
     "RATELIMIT_REGISTER": "5 per hour",  # sign-ups, per IP and per username asked for
     # Sign-in limits count failures only: RATELIMIT_LOGIN per IP, this one per account

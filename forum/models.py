@@ -121,6 +121,13 @@ class CommentKind(enum.StrEnum):
     TRACKBACK = "trackback"
 
 
+class BodyFormat(enum.StrEnum):
+    """What a body's source is written in; everything stored before Markdown is HTML."""
+
+    HTML = "html"
+    MARKDOWN = "markdown"
+
+
 class BanKind(enum.StrEnum):
     ACCOUNT = "account"
     EMAIL = "email"
@@ -204,6 +211,9 @@ class Post(db.Model):
     title: Mapped[str] = mapped_column(String(500))
     slug: Mapped[str] = mapped_column(String(200))
     body_source: Mapped[str] = mapped_column(Text)
+    body_format: Mapped[BodyFormat] = mapped_column(
+        _enum(BodyFormat), default=BodyFormat.HTML, server_default=BodyFormat.HTML.value
+    )
     body_html: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -253,6 +263,9 @@ class Comment(db.Model):
     ip: Mapped[str] = mapped_column(String(45), default="")
     user_agent: Mapped[str] = mapped_column(String(500), default="")
     body_source: Mapped[str] = mapped_column(Text)
+    body_format: Mapped[BodyFormat] = mapped_column(
+        _enum(BodyFormat), default=BodyFormat.HTML, server_default=BodyFormat.HTML.value
+    )
     body_html: Mapped[str] = mapped_column(Text)
     # Normalized body hash: duplicate detection and "near-identical text" groups.
     body_hash: Mapped[str] = mapped_column(String(64), default="", index=True)

@@ -8,9 +8,9 @@ from datetime import datetime
 from werkzeug.security import generate_password_hash
 
 from forum.extensions import db
-from forum.models import Comment, HoldReason, Post, Role, Status, User
+from forum.models import BodyFormat, Comment, HoldReason, Post, Role, Status, User
+from forum.services import markdown, sanitize, tree
 from forum.services import posts as post_service
-from forum.services import sanitize, tree
 
 PASSWORD = "correct horse battery"
 _PASSWORD_HASH = generate_password_hash(PASSWORD)  # one hash per run: scrypt is slow
@@ -60,7 +60,8 @@ def make_comment(
 ) -> Comment:
     n = next(_seq)
     body = body or f"Comment number {n}."
-    result = sanitize.sanitize_comment(body)
+    body_format = BodyFormat(kw.get("body_format", BodyFormat.HTML))
+    result = markdown.render(body, body_format, markdown.Kind.COMMENT)
     status = Status(status)
     comment = Comment(
         post_id=post.id,

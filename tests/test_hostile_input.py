@@ -148,7 +148,7 @@ class _Forms(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list) -> None:
         a = {k: v or "" for k, v in attrs}
         if tag == "form" and a.get("method", "get").lower() == "post":
-            self._form = {"action": a.get("action", ""), "fields": {}, "submit": None}
+            self._form = {"action": a.get("action", ""), "fields": {}, "submit": None, "also": []}
             self.forms.append(self._form)
         if self._form is None:
             return
@@ -167,6 +167,9 @@ class _Forms(HTMLParser):
                 self._form["submit"] = self._form["submit"] or (name, a.get("value", ""))
             else:
                 fields[name] = a.get("value") or _plausible(name, kind)
+        elif tag == "button" and a.get("type", "submit") == "submit" and "formaction" in a:
+            # A second button sending the same fields elsewhere (Preview): its own form.
+            self._form["also"].append((a["formaction"], (name, a.get("value", ""))))
         elif tag == "button" and a.get("type", "submit") == "submit":
             self._form["submit"] = self._form["submit"] or (name, a.get("value", ""))
         elif tag == "textarea":
@@ -216,8 +219,13 @@ def forms_of_the_app(app, world: dict) -> list[tuple[str, str, dict]]:
                 continue
             parser = _Forms()
             parser.feed(resp.get_data(as_text=True))
-            for form in parser.forms:
-                # As a browser does: resolved against the page ("#errors" is the page).
+            alternates = [
+                {**form, "action": action, "submit": submit, "also": []}
+                for form in parser.forms
+                for action, submit in form["also"]
+            ]
+            for form in parser.forms + alternates:
+                # An action that is only a #fragment posts to the page itself.
                 action = urlsplit(urljoin(page, form["action"]))
                 if action.netloc:
                     continue
@@ -258,6 +266,7 @@ def test_every_field_of_every_form_survives_hostile_values(app):
     forms = forms_of_the_app(app, world)
     actions = {re.sub(r"/\d+", "/N", urlsplit(a).path) for _, a, _ in forms}
     assert {"/posts/N/comments", "/auth/login", "/auth/register", "/moderation/bulk"} <= actions
+    assert {"/posts/N/comments/preview", "/comments/N/edit", "/posts/new"} <= actions
     assert len(forms) >= 20
     for role, action, form in forms:
         world = rebuild_world(app)

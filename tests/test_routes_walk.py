@@ -65,6 +65,12 @@ RULES: dict[str, dict | list[Case] | None] = {
     "posts.new": STAFF,  # POST_ROLES: moderators and admins
     "posts.toggle_comments": STAFF,  # the post's author (an admin here) or a moderator
     "comments.create": WRITERS,
+    # Previews store nothing and run no rule: anyone may see how a text would render.
+    "comments.preview": [
+        Case(EVERYONE, data={"body": "*hi*", "body_format": "markdown", "kind": "comment"})
+    ],
+    "comments.preview_comment": EVERYONE,
+    "posts.markdown_help": EVERYONE,
     "comments.permalink": EVERYONE,
     "comments.edit": [
         Case(OWNER, label="own"),

@@ -5,6 +5,7 @@ from wtforms import (
     HiddenField,
     RadioField,
     SelectChoice,
+    SelectField,
     StringField,
     TextAreaField,
 )
@@ -19,7 +20,9 @@ from wtforms.validators import (
 )
 
 from forum.forms import Form, IdField, Visible
+from forum.models import BodyFormat
 from forum.services import flags
+from forum.services.markdown import Kind
 
 
 def http_url(_form: Form, field: StringField) -> None:
@@ -46,6 +49,18 @@ class GuestCommentForm(CommentForm):
         "Website", validators=[Optional(), Length(max=500), URL(require_tld=False), http_url]
     )
     remember = BooleanField("Remember my name, email and website in this browser")
+
+
+class PreviewForm(Form):
+    """What the live preview sends: the text, its format, and which allowlist applies."""
+
+    body = TextAreaField("Text", validators=[Length(max=50_000)])
+    body_format = SelectField(
+        choices=[SelectChoice(f.value, f.value) for f in BodyFormat], validators=[InputRequired()]
+    )
+    kind = SelectField(
+        choices=[SelectChoice(k.value, k.value) for k in Kind], validators=[InputRequired()]
+    )
 
 
 class EditCommentForm(Form):

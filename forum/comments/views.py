@@ -7,6 +7,7 @@ import time
 from flask import (
     Blueprint,
     abort,
+    after_this_request,
     current_app,
     flash,
     redirect,
@@ -17,13 +18,19 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from forum.comments.forms import CommentForm, EditCommentForm, FlagForm, GuestCommentForm
+from forum.comments.forms import (
+    CommentForm,
+    EditCommentForm,
+    FlagForm,
+    GuestCommentForm,
+    PreviewForm,
+)
 from forum.extensions import db, limiter
 from forum.forms import ActionForm
-from forum.models import Comment, Post
+from forum.models import BodyFormat, Comment, Post
 from forum.posts import page
 from forum.services import comments as comment_service
-from forum.services import flags, notifications, threads
+from forum.services import flags, markdown, notifications, threads
 from forum.services import settings as settings_service
 from forum.web import flush_mail_after_response
 
@@ -83,6 +90,7 @@ def create(post_id: int):
         timestamp_missing=not form.rendered_at.data,
         notify_on_decision=form.notify_decision.data,
         notify_on_reply=form.notify_replies.data,
+        body_format=BodyFormat.MARKDOWN,
     )
     try:
         comment = comment_service.submit_comment(
@@ -184,7 +192,11 @@ def edit(comment_id: int):
     form = EditCommentForm(obj=comment) if request.method == "GET" else EditCommentForm()
     if request.method == "GET":
         form.body.data = comment.body_source
-    if form.validate_on_submit():
+    preview = None
+    valid = form.validate_on_submit()
+    if valid and "preview" in request.form:
+        preview = markdown.render(form.body.data, comment.body_format, markdown.Kind.COMMENT)
+    elif valid:
         try:
             comment_service.edit_comment(comment, form.body.data, current_user, settings)
         except comment_service.CommentError as error:
@@ -194,7 +206,11 @@ def edit(comment_id: int):
             flash("Your comment was updated.", "success")
             return redirect(_comment_url(comment.post, comment))
     return render_template(
-        "comments/edit.html", form=form, comment=comment, delete_form=ActionForm()
+        "comments/edit.html",
+        form=form,
+        comment=comment,
+        delete_form=ActionForm(),
+        preview=preview,
     )
 
 
@@ -257,3 +273,54 @@ def flag(comment_id: int):
         return redirect(url_for("posts.show", post_id=post.id, slug=post.slug))
     status = 422 if form.errors else 200
     return render_template("comments/flag.html", form=form, comment=comment), status
+
+
+def _preview_limit() -> str:
+    return current_app.config["RATELIMIT_PREVIEW"]
+
+
+def _keep_session(response):
+    # A live preview can still be on its way while the page posts the comment; a session
+    # cookie sent back from here (Flask-Login marks every guest session as changed) could
+    # arrive last and undo the comment's (its flash, its pending id). A preview changes
+    # nothing, so it never writes the session.
+    session.modified = False
+    return response
+
+
+@bp.post("/preview")
+@limiter.limit(_preview_limit, key_func=lambda: f"ip:{request.remote_addr}")
+def preview():
+    """The live preview: a text rendered exactly as it would be stored; nothing is stored."""
+    after_this_request(_keep_session)
+    form = PreviewForm()
+    if not form.validate_on_submit():
+        abort(400)
+    limit = settings_service.load().comment_max_length
+    if form.kind.data == markdown.Kind.COMMENT and len(form.body.data or "") > limit:
+        # Not rendered: the comment would be refused, and a long text costs the most.
+        return render_template("comments/preview.html", too_long=limit)
+    result = markdown.render(
+        form.body.data or "", BodyFormat(form.body_format.data), markdown.Kind(form.kind.data)
+    )
+    return render_template("comments/preview.html", preview=result, kind=form.kind.data)
+
+
+@bp.post("/posts/<int:post_id>/comments/preview")
+@limiter.limit(
+    _preview_limit, key_func=lambda: f"ip:{request.remote_addr}", on_breach=_rate_limited
+)
+def preview_comment(post_id: int):
+    """Without JavaScript: the post page, the form filled in, the comment previewed above it."""
+    post = db.get_or_404(Post, post_id)
+    form = CommentForm() if current_user.is_authenticated else GuestCommentForm()
+    form.validate_on_submit()
+    if form.errors.get("csrf_token"):
+        return page.render_post(post, form, 400)
+    # Only the text matters here; the other fields are checked when the comment is sent.
+    for name in list(form.errors):
+        if name not in ("body", "parent_id"):
+            form[name].errors = []
+    form.form_errors = []
+    result = markdown.render(form.body.data or "", BodyFormat.MARKDOWN, markdown.Kind.COMMENT)
+    return page.render_post(post, form, 200, preview=result)

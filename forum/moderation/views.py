@@ -24,7 +24,7 @@ from flask_login import current_user
 from forum.extensions import db, login_manager
 from forum.forms import ActionForm
 from forum.ids import id_arg
-from forum.models import Action, Ban, BanKind, Comment, Status, User
+from forum.models import Action, Ban, BanKind, BodyFormat, Comment, Status, User
 from forum.moderation import query
 from forum.moderation.forms import (
     GROUP_STATUSES,
@@ -40,7 +40,7 @@ from forum.moderation.forms import (
 )
 from forum.services import bans as ban_service
 from forum.services import comments as comment_service
-from forum.services import moderation, notifications, rule_stats, sanitize, spam_filter
+from forum.services import markdown, moderation, notifications, rule_stats, sanitize, spam_filter
 from forum.services import queue as queue_service
 from forum.services import settings as settings_service
 from forum.services import undo as undo_service
@@ -68,12 +68,8 @@ def require_moderator():
 
 @bp.context_processor
 def dashboard_context() -> dict:
-    """The dashboard layout's tab counts (once per request, shared with the header's
-    badge) and the last action's notice (taken once) when it renders."""
-    return {
-        "counts": request_tab_counts(),
-        "take_notice": lambda: session.pop(NOTICE_KEY, None),
-    }
+    """The layout's tab counts (once per request, as the header's badge) and notice."""
+    return {"counts": request_tab_counts(), "take_notice": lambda: session.pop(NOTICE_KEY, None)}
 
 
 def require_admin() -> None:
@@ -200,6 +196,8 @@ def render_item(comment: Comment, status: int = 200, **forms):
         flags=flags.get(comment.id, []),
         decision_form=DecisionForm(formdata=None),
         edit_form=edit_form,
+        preview=forms.get("preview"),
+        reply_preview=forms.get("reply_preview"),
         reply_form=forms.get("reply_form") or ReplyForm(formdata=None),
         ban_form=forms.get("ban_form") or BanForm(formdata=None),
         excerpt=sanitize.excerpt,
@@ -292,6 +290,9 @@ def edit(comment_id: int):
         if wants_json():
             return refuse(first_error(form), 422)
         return render_item(comment, 422, edit_form=form)
+    if "preview" in request.form:
+        preview = markdown.render(form.body.data, comment.body_format, markdown.Kind.COMMENT)
+        return render_item(comment, 200, edit_form=form, preview=preview)
     try:
         outcome = moderation.edit_and_approve(
             comment, form.body.data, moderator(), settings_service.load(), form.reason_text
@@ -314,6 +315,9 @@ def reply(comment_id: int):
         if wants_json():
             return refuse(first_error(form), 422)
         return render_item(comment, 422, reply_form=form)
+    if "preview" in request.form:
+        preview = markdown.render(form.body.data, BodyFormat.MARKDOWN, markdown.Kind.COMMENT)
+        return render_item(comment, 200, reply_form=form, reply_preview=preview)
     try:
         outcome = moderation.approve_and_reply(
             comment, form.body.data, moderator(), settings_service.load()

@@ -9,6 +9,7 @@ from flask import (
     flash,
     redirect,
     render_template,
+    request,
     url_for,
 )
 from flask_login import current_user, login_required
@@ -17,11 +18,11 @@ from sqlalchemy import select
 from forum.extensions import db
 from forum.forms import ActionForm
 from forum.ids import id_arg
-from forum.models import Post, Tag
+from forum.models import BodyFormat, Post, Tag
 from forum.posts.forms import PostForm
 from forum.posts.page import comment_form_for, render_post
+from forum.services import markdown, sanitize
 from forum.services import posts as post_service
-from forum.services import sanitize
 from forum.web import page_arg, paginate_or_404
 
 bp = Blueprint("posts", __name__)
@@ -77,7 +78,11 @@ def new():
     if not post_service.can_write_posts(current_user, allowed):
         abort(403)
     form = PostForm()
-    if form.validate_on_submit():
+    preview = None
+    valid = form.validate_on_submit()
+    if valid and "preview" in request.form:
+        preview = markdown.render(form.body.data, BodyFormat.MARKDOWN, markdown.Kind.POST)
+    elif valid:
         try:
             post = post_service.create_post(
                 current_user,
@@ -85,6 +90,7 @@ def new():
                 form.body.data,
                 post_service.parse_tags(form.tags.data or ""),
                 allowed,
+                BodyFormat.MARKDOWN,
             )
         except post_service.EmptyPost as error:
             form[error.field].errors.append(str(error))
@@ -93,7 +99,19 @@ def new():
             db.session.commit()
             flash("Your post is published.", "success")
             return redirect(url_for("posts.show", post_id=post.id, slug=post.slug))
-    return render_template("posts/new.html", form=form), 422 if form.errors else 200
+    return render_template("posts/new.html", form=form, preview=preview), (
+        422 if form.errors else 200
+    )
+
+
+@bp.get("/help/formatting")
+def markdown_help():
+    """How to format a comment or post: each example shown with what it becomes."""
+    examples = [
+        (source, markdown.render(source, BodyFormat.MARKDOWN, markdown.Kind.COMMENT).html)
+        for source in markdown.HELP_EXAMPLES
+    ]
+    return render_template("posts/markdown_help.html", examples=examples)
 
 
 @bp.post("/posts/<int:post_id>/comments-open")

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from pygments.token import STANDARD_TYPES
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -21,6 +23,9 @@ class Policy:
 
 
 IMAGE_LOADING = (("loading", "lazy"), ("decoding", "async"))
+# Highlighted code (forum.services.markdown) colours tokens with Pygments' short classes,
+# styled by static/css/pygments.css; any other class is removed.
+CODE_CLASSES = frozenset(STANDARD_TYPES.values()) - {""}
 URL_ATTRIBUTES = frozenset({"href", "cite"})
 SCHEMES = frozenset({"http", "https", "mailto"})
 
@@ -128,7 +133,9 @@ class Filter:
         if depth > _MAX_DEPTH:
             self._note(f"markup nested over {_MAX_DEPTH} levels deep")
             return [_strip_controls("".join(element.itertext()))]
-        if not foreign and name in self.policy.tags:
+        # A span is only kept to colour highlighted code; any other is unwrapped as before.
+        code_span = name != "span" or element.attrib.get("class") in CODE_CLASSES
+        if not foreign and name in self.policy.tags and code_span:
             attrs = self._attributes(name, element.attrib)
             if name == "img":
                 if not any(key == "src" for key, _ in attrs):
@@ -182,6 +189,9 @@ class Filter:
             value = _strip_controls(raw)
             if tag == "img" and not image_attribute_ok(name, value):
                 self._note(f"{'source that is not https' if name == 'src' else name} on <img>")
+                continue
+            if name == "class" and value not in CODE_CLASSES:
+                self._note(f"class {clip(value)} on <{tag}>")
                 continue
             if name in URL_ATTRIBUTES:
                 problem = url_problem(value)

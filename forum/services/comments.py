@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from forum.extensions import db
 from forum.models import (
+    BodyFormat,
     Comment,
     HoldReason,
     Post,
@@ -18,7 +19,7 @@ from forum.models import (
     User,
     utcnow,
 )
-from forum.services import moderation_rules, sanitize, spam_filter, tree
+from forum.services import markdown, moderation_rules, sanitize, spam_filter, tree
 from forum.services.settings import Settings
 
 EMPTY_BODY = "Write something first."
@@ -64,6 +65,7 @@ class CommentInput:
     timestamp_missing: bool = False
     notify_on_decision: bool = False
     notify_on_reply: bool = False
+    body_format: BodyFormat = BodyFormat.HTML
 
 
 def comments_closed(post: Post, settings: Settings, now: datetime | None = None) -> bool:
@@ -121,7 +123,7 @@ def submit_comment(
     if user is not None and user.is_banned:
         raise NotAllowed("Your account may not comment.")
     parent = resolve_parent(post, data.parent_id, settings, user, own_pending_ids)
-    body = checked_body(data.body, settings)
+    body = checked_body(data.body, settings, data.body_format)
 
     if user is not None:
         name, email, url = user.username, user.email_key, ""
@@ -190,18 +192,21 @@ class Body:
     """A comment's text ready to store: the normalized source and all that derives from it."""
 
     text: str
+    format: BodyFormat
     html: str
     removed: tuple[str, ...]
     domains: tuple[str, ...]
     link_count: int
 
 
-def body_of(text: str) -> Body:
-    """Normalize and sanitize, with no checks (importers and the demo keep what they get)."""
+def body_of(text: str, body_format: BodyFormat = BodyFormat.HTML) -> Body:
+    """Normalize, render in its format and sanitize, with no checks (importers and the demo
+    keep what they get)."""
     text = sanitize.normalize_text(text).strip()
-    result = sanitize.sanitize_comment(text)
+    result = markdown.render(text, body_format, markdown.Kind.COMMENT)
     return Body(
         text,
+        body_format,
         result.html,
         result.removed,
         tuple(sanitize.link_domains(result.html)),
@@ -209,7 +214,7 @@ def body_of(text: str) -> Body:
     )
 
 
-def checked_body(body: str, settings: Settings) -> Body:
+def checked_body(body: str, settings: Settings, body_format: BodyFormat = BodyFormat.HTML) -> Body:
     """The body as `body_of` makes it, or a CommentError when a reader would see nothing
     (only invisible characters, or markup that renders nothing) or it is too long."""
     text = sanitize.normalize_text(body).strip()
@@ -217,19 +222,27 @@ def checked_body(body: str, settings: Settings) -> Body:
         raise CommentError(EMPTY_BODY)
     if len(text) > settings.comment_max_length:
         raise CommentError(f"Comments are limited to {settings.comment_max_length} characters.")
-    prepared = body_of(text)
+    prepared = body_of(text, body_format)
     if sanitize.is_blank_html(prepared.html):
         raise CommentError(EMPTY_BODY)
     return prepared
 
 
-BODY_COLUMNS = ("body_source", "body_html", "body_hash", "link_domain", "sanitizer_report")
+BODY_COLUMNS = (
+    "body_source",
+    "body_format",
+    "body_html",
+    "body_hash",
+    "link_domain",
+    "sanitizer_report",
+)
 
 
 def body_columns(body: Body) -> dict[str, object]:
     """The comment columns a body sets (for bulk inserts; `apply_body` for one comment)."""
     return {
         "body_source": body.text,
+        "body_format": body.format,
         "body_html": body.html,
         "body_hash": sanitize.body_fingerprint(body.text),
         "link_domain": body.domains[0][:255] if body.domains else "",
@@ -292,7 +305,7 @@ def edit_comment(comment: Comment, body: str, user: User, settings: Settings) ->
     """A member edits their own comment; the rules run again and may hold it."""
     if not can_edit(comment, user, settings):
         raise EditWindowClosed("This comment can no longer be edited.")
-    prepared = checked_body(body, settings)
+    prepared = checked_body(body, settings, comment.body_format)
     features = features_of(prepared, comment.author_name, comment.author_email, comment.author_url)
     verdict = spam_filter.score(features, settings.spam_min_decisions)
     decision = moderation_rules.evaluate(

@@ -20,6 +20,7 @@ from sqlalchemy import delete, select, update
 from forum.extensions import db
 from forum.models import (
     DECISIONS,
+    BodyFormat,
     Comment,
     Flag,
     Status,
@@ -286,7 +287,7 @@ def edit_and_approve(
     """Replace the text (sanitized again), then approve; undo restores both."""
     now = now or utcnow()
     try:
-        prepared = comment_service.checked_body(body, settings)
+        prepared = comment_service.checked_body(body, settings, comment.body_format)
     except comment_service.CommentError as error:
         raise ModerationError(str(error)) from error
     outcome = Outcome("edit", batch or audit.new_batch())
@@ -336,7 +337,9 @@ def approve_and_reply(
     try:
         reply = comment_service.submit_comment(
             comment.post,
-            comment_service.CommentInput(body=body, parent_id=comment.id),
+            comment_service.CommentInput(
+                body=body, parent_id=comment.id, body_format=BodyFormat.MARKDOWN
+            ),
             settings,
             user=by,
             now=now,

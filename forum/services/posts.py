@@ -11,8 +11,8 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
 from forum.extensions import db
-from forum.models import Comment, Post, Tag, User, post_tag
-from forum.services import sanitize
+from forum.models import BodyFormat, Comment, Post, Tag, User, post_tag
+from forum.services import markdown, sanitize
 
 
 class NotAllowedToPost(Exception):
@@ -68,14 +68,19 @@ def can_write_posts(user: User, allowed_roles: list[str]) -> bool:
 
 
 def create_post(
-    author: User, title: str, body: str, tags: list[str], allowed_roles: list[str]
+    author: User,
+    title: str,
+    body: str,
+    tags: list[str],
+    allowed_roles: list[str],
+    body_format: BodyFormat = BodyFormat.HTML,
 ) -> Post:
     """Write a post: body sanitized like comments, tags created as needed."""
     if not can_write_posts(author, allowed_roles):
         raise NotAllowedToPost()
     if sanitize.is_blank(title):
         raise EmptyPost("title")
-    result = sanitize.sanitize_post(body)
+    result = markdown.render(body, body_format, markdown.Kind.POST)
     if sanitize.is_blank_html(result.html):
         raise EmptyPost("body")
     post = Post(
@@ -83,6 +88,7 @@ def create_post(
         title=title.strip(),
         slug=slugify(title),
         body_source=body,
+        body_format=body_format,
         body_html=result.html,
         tags=get_or_create_tags(tags),
     )

@@ -17,6 +17,7 @@ from bleach.linkifier import Linker, build_url_re
 
 from forum.services._sanitize_tree import (
     BLOCK,
+    CODE_CLASSES,
     CONTROLS_RE,
     IMAGE_LOADING,
     SCHEMES,
@@ -48,10 +49,11 @@ class InvalidText(ValueError):
 
 _COMMENT_TAGS = frozenset(
     {"a", "abbr", "b", "blockquote", "code", "del", "em", "i", "q", "s", "strong"}
-    | {"ul", "ol", "li", "pre", "p", "br"}
+    | {"ul", "ol", "li", "pre", "p", "br", "span"}
 )
 _ATTRIBUTES: Mapping[str, frozenset[str]] = {
     "a": frozenset({"href", "title"}),
+    "span": frozenset({"class"}),
     "abbr": frozenset({"title"}),
     "blockquote": frozenset({"cite"}),
     "q": frozenset({"cite"}),
@@ -220,6 +222,9 @@ def _bleach_attribute_check(
             return dict(IMAGE_LOADING)[name] == value
         if tag == "img" and not image_attribute_ok(name, value):
             removed[f"{name} on <img>"] = None
+            return False
+        if name == "class" and value not in CODE_CLASSES:
+            removed[f"class {clip(value)} on <{tag}>"] = None
             return False
         if name in URL_ATTRIBUTES:
             problem = url_problem(value)

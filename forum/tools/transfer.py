@@ -9,7 +9,7 @@ paths, depths and visibility, and the case-insensitive user keys. Nothing here c
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum as PyEnum
@@ -22,6 +22,7 @@ from sqlalchemy.orm import selectinload
 from forum.extensions import db
 from forum.models import (
     Ban,
+    BodyFormat,
     Comment,
     Flag,
     HoldReason,
@@ -34,7 +35,7 @@ from forum.models import (
     UTCDateTime,
     post_tag,
 )
-from forum.services import accounts, sanitize, tree
+from forum.services import accounts, markdown, sanitize, tree
 from forum.tools.wxr_values import http_url
 
 FORMAT = "forum-export"
@@ -59,6 +60,8 @@ class Section:
     nested: tuple[str, ...] = ()
     # Nullable columns added after version 1: a file made before them may leave them out.
     later: frozenset[str] = frozenset()
+    # Columns added after version 1 that are never null: their value when a file has none.
+    defaults: tuple[tuple[str, str], ...] = ()
 
     @property
     def columns(self) -> list[Any]:
@@ -84,9 +87,11 @@ SECTIONS = (
         "posts",
         Post,
         ("id", "author_id", "title", "slug", "body_source", "body_html", "created_at")
-        + ("updated_at", "comments_open", "import_key", "original_url", "legacy_path", "wp_id"),
+        + ("updated_at", "comments_open", "import_key", "original_url", "legacy_path", "wp_id")
+        + ("body_format",),
         nested=("tags",),
         later=frozenset({"original_url", "legacy_path", "wp_id"}),
+        defaults=(("body_format", BodyFormat.HTML.value),),
     ),
     Section(
         "comments",
@@ -95,10 +100,11 @@ SECTIONS = (
         + ("author_url", "ip", "user_agent", "body_source", "body_html", "body_hash")
         + ("link_domain", "status", "sanitizer_report", "created_at", "edited_at")
         + ("moderated_at", "moderated_by_id", "notify_on_decision", "notify_on_reply")
-        + ("import_key", "wp_id"),
+        + ("import_key", "wp_id", "body_format"),
         left_out=frozenset({"path", "depth", "visible", "spam_score", "spam_reasons"}),
         nested=("reasons",),
         later=frozenset({"wp_id"}),
+        defaults=(("body_format", BodyFormat.HTML.value),),
     ),
     Section(
         "moderation_actions",
@@ -202,6 +208,7 @@ def _parse_section(section: Section, rows: Any) -> list[dict[str, Any]]:
         where = f"{section.name}[{index}]"
         if not isinstance(raw, dict):
             raise TransferError(f"{where}: a row should be an object")
+        raw = dict(section.defaults) | raw
         if section.later and not section.later <= set(raw):
             raw = {key: None for key in section.later} | raw
         if set(raw) != wanted:
@@ -273,15 +280,13 @@ def _insert_all(sections: dict[str, list[dict[str, Any]]]) -> None:
     _insert(Tag, sections["tags"])
     posts = sections["posts"]
     for row in posts:
-        row["body_html"] = _safe_html(row["body_html"], row["body_source"], sanitize.sanitize_post)
+        row["body_html"] = _safe_html(row, markdown.Kind.POST)
     _insert(Post, [{k: v for k, v in row.items() if k != "tags"} for row in posts])
     _insert(post_tag, [{"post_id": p["id"], "tag_id": t} for p in posts for t in _ids(p, "tags")])
     comments = _thread_order(sections["comments"], {p["id"] for p in posts})
     reasons = []
     for row in comments:
-        row["body_html"] = _safe_html(
-            row["body_html"], row["body_source"], sanitize.sanitize_comment
-        )
+        row["body_html"] = _safe_html(row, markdown.Kind.COMMENT)
         if row["author_url"] and http_url(row["author_url"]) != row["author_url"]:
             raise TransferError(f"comment {row['id']}: author_url is not an http(s) address")
         for reason in _reasons(row):
@@ -367,11 +372,16 @@ def _thread_order(rows: list[dict[str, Any]], post_ids: set[int]) -> list[dict[s
     return ordered
 
 
-def _safe_html(html_text: str, source: str, clean: Callable[[str], sanitize.SanitizeResult]) -> str:
-    """The file's HTML if the sanitizer leaves it unchanged, else the source sanitized now."""
+def _safe_html(row: dict[str, Any], kind: markdown.Kind) -> str:
+    """The file's HTML if the sanitizer leaves it unchanged, else the source rendered now."""
+    html_text = row["body_html"]
+    clean = sanitize.sanitize_post if kind is markdown.Kind.POST else sanitize.sanitize_comment
     if clean(html_text).html == html_text:
         return html_text
-    return clean(source).html
+    # Moderation snapshots carry no format of their own; anything unknown is HTML.
+    markdown_source = row.get("body_format") == BodyFormat.MARKDOWN
+    body_format = BodyFormat.MARKDOWN if markdown_source else BodyFormat.HTML
+    return markdown.render(row["body_source"], body_format, kind).html
 
 
 def _clean_snapshots(value: Any) -> Any:
@@ -383,7 +393,7 @@ def _clean_snapshots(value: Any) -> Any:
     cleaned = {key: _clean_snapshots(item) for key, item in value.items()}
     html_text, source = cleaned.get("body_html"), cleaned.get("body_source")
     if isinstance(html_text, str) and isinstance(source, str):
-        cleaned["body_html"] = _safe_html(html_text, source, sanitize.sanitize_comment)
+        cleaned["body_html"] = _safe_html(cleaned, markdown.Kind.COMMENT)
     url = cleaned.get("author_url")
     if isinstance(url, str) and http_url(url) != url:
         cleaned["author_url"] = ""

@@ -4,6 +4,9 @@
 //   links reload the page (?reply_to=ID#respond).
 // - Code blocks in posts and comments that are wider than their column scroll inside
 //   themselves; those get tabindex="0" so keyboard users can scroll them too.
+// - Forms with a preview panel: the panel follows the text as it is typed (debounced),
+//   rendered by the server's preview endpoint, the code that renders the stored result.
+//   Without JavaScript the Preview button answers with the same panel filled in.
 (function () {
   "use strict";
   function ready(fn) {
@@ -17,6 +20,38 @@
       } else {
         pre.removeAttribute("tabindex");
       }
+    });
+  }
+
+  function livePreview(panel) {
+    var form = panel.closest("form");
+    var body = form && form.querySelector("textarea[name=body]");
+    var token = form && form.querySelector("input[name=csrf_token]");
+    var target = panel.querySelector(".preview-body");
+    if (!body || !token || !target || !window.fetch) { return; }
+    var timer = null;
+    var sent = 0;
+    function update() {
+      var mine = ++sent;
+      var data = new FormData();
+      data.append("csrf_token", token.value);
+      data.append("body", body.value);
+      data.append("body_format", panel.dataset.bodyFormat);
+      data.append("kind", panel.dataset.kind);
+      fetch(panel.dataset.previewUrl, { method: "POST", body: data, credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          // An older answer arriving late must not replace a newer one.
+          if (html === null || mine !== sent) { return; }
+          target.innerHTML = html;
+          panel.hidden = false;
+          scrollableCode();
+        })
+        .catch(function () {});
+    }
+    body.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(update, 400);
     });
   }
 
@@ -72,6 +107,7 @@
   ready(function () {
     replyForm();
     scrollableCode();
+    document.querySelectorAll("[data-preview-url]").forEach(livePreview);
     var timer = null;
     window.addEventListener("resize", function () {
       clearTimeout(timer);

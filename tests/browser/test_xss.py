@@ -1,6 +1,7 @@
 """Every payload of tests/xss_corpus.txt, as a comment's body, author name and URL, in a
 real browser: nothing runs on the post page, nor on the moderation dashboard with the
-raw submissions shown.
+raw submissions shown. Payloads go in twice: through the comment form, where bodies are
+Markdown (rendered, then sanitized), and stored raw as HTML bodies, as an import does.
 
 Content Security Policy is bypassed here (bypass_csp): it would block inline handlers
 and hide a hole in the sanitizer or the templates; this checks what is below it.
@@ -17,10 +18,10 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 from sqlalchemy import select
 
 from forum.extensions import db
-from forum.models import Comment, Post, Role, Status, User
-from forum.services import moderation
+from forum.models import BodyFormat, Comment, Post, Role, Status, User
+from forum.services import markdown, moderation
 from forum.services import settings as settings_service
-from forum.services.sanitize import is_blank_html, sanitize_comment
+from forum.services.sanitize import is_blank_html
 from tests.browser.conftest import Guard, LiveServer
 from tests.browser.pages import fill_guest_details, sign_in, write_comment
 from tests.browser.xss import INIT_SCRIPT, examine, inspect, load_corpus
@@ -74,7 +75,8 @@ class XssForum:
 
 
 def post_through_form(live: LiveServer, post_ids: list[int], forum: XssForum) -> None:
-    """Each payload as body, name and (when the form takes it) website, via HTTP + CSRF."""
+    """Each payload as body (Markdown), name and (when the form takes it) website, via HTTP +
+    CSRF."""
     client = live.app.test_client()
     hidden = dict(HIDDEN.findall(client.get(forum.paths[0]).get_data(as_text=True)))
     for n, payload in enumerate(CORPUS):
@@ -92,12 +94,16 @@ def post_through_form(live: LiveServer, post_ids: list[int], forum: XssForum) ->
             response = client.post(f"/posts/{post_id}/comments", data=data)
         else:
             forum.urls_through_form += bool(data["author_url"])
-        if response.status_code == 422 and is_blank_html(sanitize_comment(payload).html):
+        if response.status_code == 422 and is_blank_html(as_markdown(payload)):
             forum.refused_as_blank += 1  # nothing a reader would see is left: refused
             continue
         assert response.status_code == 302, (payload, response.status_code)
         comment_id = int(response.headers["Location"].rsplit("#comment-", 1)[1])
         forum.payload_of[comment_id] = payload
+
+
+def as_markdown(payload: str) -> str:
+    return markdown.render(payload, BodyFormat.MARKDOWN, markdown.Kind.COMMENT).html
 
 
 def store_raw(post_ids: list[int], forum: XssForum) -> None:
@@ -138,6 +144,9 @@ def xss_forum(live_server: LiveServer) -> XssForum:
         moderation.decide("approve", comments, moderator)
         db.session.commit()
         rows = db.session.execute(select(Comment.post_id, Comment.visible)).all()
+        formats = db.session.execute(select(Comment.post_id, Comment.body_format)).all()
+        assert {f for pid, f in formats if pid in post_ids[:FORM_BATCHES]} == {BodyFormat.MARKDOWN}
+        assert {f for pid, f in formats if pid in post_ids[FORM_BATCHES:]} == {BodyFormat.HTML}
         assert (
             all(visible for _, visible in rows)
             and len(rows) == 2 * len(CORPUS) - forum.refused_as_blank
@@ -175,7 +184,7 @@ def test_payloads_typed_into_the_form_do_not_run_in_the_authors_pending_view(
         p
         for p in CORPUS
         if ("onerror" in p or "<script" in p.lower())
-        and not is_blank_html(sanitize_comment(p).html)  # else refused as empty
+        and not is_blank_html(as_markdown(p))  # else refused as empty
     ][:3]
     page.goto(path)
     for n, payload in enumerate(typed):
