@@ -3,11 +3,7 @@ child of <disqus> (category, thread, post) handed over once it is complete."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import BinaryIO
-from xml.parsers import expat
-
-from forum.tools.wxr_reader import CHUNK_BYTES, Element
+from forum.tools.wxr_reader import Element, StreamReader
 
 DISQUS_NS = "http://disqus.com"
 INTERNALS_NS = "http://disqus.com/disqus-internals"
@@ -24,47 +20,11 @@ class DisqusError(Exception):
         return f"line {self.line}: {self.args[0]}" if self.line else self.args[0]
 
 
-class DisqusReader:
+class DisqusReader(StreamReader):
     """Stream the children of <disqus> (category, thread, post) as Elements."""
 
-    def __init__(self) -> None:
-        self._stack: list[Element] = []
-        self._ready: list[Element] = []
-        self._parser = expat.ParserCreate(namespace_separator=" ")
-        parser = self._parser
-        parser.buffer_text = True
-        parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-        parser.StartDoctypeDeclHandler = self._forbid
-        parser.EntityDeclHandler = self._forbid
-        parser.UnparsedEntityDeclHandler = self._forbid
-        parser.ExternalEntityRefHandler = self._forbid
-        parser.StartElementHandler = self._start
-        parser.EndElementHandler = self._end
-        parser.CharacterDataHandler = self._data
-
-    def read(
-        self, stream: BinaryIO, progress: Callable[[int], None] | None = None
-    ) -> Iterator[Element]:
-        while True:
-            chunk = stream.read(CHUNK_BYTES)
-            try:
-                self._parser.Parse(chunk, not chunk)
-            except expat.ExpatError as error:
-                raise DisqusError(
-                    error.lineno, f"malformed XML: {expat.ErrorString(error.code)}"
-                ) from None
-            ready, self._ready = self._ready, []
-            yield from ready
-            if progress is not None and chunk:
-                progress(len(chunk))
-            if not chunk:
-                return
-
-    def _forbid(self, *_args: object) -> None:
-        raise DisqusError(
-            self._parser.CurrentLineNumber,
-            "a DTD or entity declaration: not in Disqus exports, and refused for safety",
-        )
+    error = DisqusError
+    refused = "not in Disqus exports, and refused for safety"
 
     def _start(self, name: str, attrs: dict[str, str]) -> None:
         line = self._parser.CurrentLineNumber

@@ -55,19 +55,17 @@ class Element:
         return child.text if child is not None else ""
 
 
-class WXRReader:
-    """Stream a WXR file as ("author", element) and ("item", element) events.
+class StreamReader:
+    """expat over a file in chunks, with every DTD and entity declaration refused (a
+    billion laughs or an external entity never gets a chance). Subclasses handle the
+    elements and queue in `_ready` what is complete; `read` hands it over as it goes."""
 
-    Channel-level elements without children (title, link, wp:base_site_url, ...) are
-    collected in `header` as (text, line); categories and terms are dropped.
-    `wordpress` tells whether any element of the WordPress namespace was read yet.
-    """
+    error: type[Exception] = Exception  # raised as error(line, message)
+    refused: str = "refused for safety"
 
     def __init__(self) -> None:
-        self.header: dict[str, tuple[str, int]] = {}
-        self.wordpress = False
         self._stack: list[Element] = []
-        self._ready: list[tuple[str, Element]] = []
+        self._ready: list = []
         self._parser = expat.ParserCreate(namespace_separator=" ")
         parser = self._parser
         parser.buffer_text = True
@@ -80,29 +78,43 @@ class WXRReader:
         parser.EndElementHandler = self._end
         parser.CharacterDataHandler = self._data
 
-    def read(
-        self, stream: BinaryIO, progress: Callable[[int], None] | None = None
-    ) -> Iterator[tuple[str, Element]]:
+    def read(self, stream: BinaryIO, progress: Callable[[int], None] | None = None) -> Iterator:
         while True:
             chunk = stream.read(CHUNK_BYTES)
             try:
                 self._parser.Parse(chunk, not chunk)
             except expat.ExpatError as error:
-                raise WXRError(
+                raise self.error(
                     error.lineno, f"malformed XML: {expat.ErrorString(error.code)}"
                 ) from None
-            events, self._ready = self._ready, []
-            yield from events
+            ready, self._ready = self._ready, []
+            yield from ready
             if progress is not None and chunk:
                 progress(len(chunk))
             if not chunk:
                 return
 
     def _forbid(self, *_args: object) -> None:
-        raise WXRError(
-            self._parser.CurrentLineNumber,
-            "a DTD or entity declaration: not in WordPress exports, and refused for safety",
+        raise self.error(
+            self._parser.CurrentLineNumber, f"a DTD or entity declaration: {self.refused}"
         )
+
+
+class WXRReader(StreamReader):
+    """Stream a WXR file as ("author", element) and ("item", element) events.
+
+    Channel-level elements without children (title, link, wp:base_site_url, ...) are
+    collected in `header` as (text, line); categories and terms are dropped.
+    `wordpress` tells whether any element of the WordPress namespace was read yet.
+    """
+
+    error = WXRError
+    refused = "not in WordPress exports, and refused for safety"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.header: dict[str, tuple[str, int]] = {}
+        self.wordpress = False
 
     def _start(self, name: str, attrs: dict[str, str]) -> None:
         line = self._parser.CurrentLineNumber
