@@ -22,7 +22,7 @@ from forum.extensions import db
 from forum.models import BodyFormat, Comment, OutboxMail, Post, Role, Status
 from forum.services import markdown
 from forum.services.markdown import Kind, render
-from forum.services.sanitize import SanitizeResult
+from forum.services.sanitize import SanitizeResult, sanitize_comment, sanitize_post
 from forum.tools import demo, transfer, wxr
 from tests.factories import make_comment, make_post, make_user
 from tests.helpers import login_as
@@ -138,6 +138,35 @@ def md(source: str, kind: Kind = Kind.COMMENT):
             "<pre><code>x</code></pre>",
             ("attribute tabindex on <code>",),
         ),
+        (
+            "| a | b |\n| --- | :-: |\n| 1 | **2** |",
+            '<table><thead><tr><th>a</th><th class="align-center">b</th></tr></thead>'
+            '<tbody><tr><td>1</td><td class="align-center"><strong>2</strong></td></tr>'
+            "</tbody></table>",
+            (),
+        ),
+        (
+            "| x |\n| --: |\n| www.example.org <script>alert(1)</script> |",
+            '<table><thead><tr><th class="align-right">x</th></tr></thead><tbody><tr>'
+            f'<td class="align-right"><a href="http://www.example.org" {REL}>www.example.org</a>'
+            "</td></tr></tbody></table>",
+            ("tag <script>",),
+        ),
+        (
+            '<table><tr><td class="evil" style="color:red" onclick="x()">raw</td></tr></table>',
+            "<table><tbody><tr><td>raw</td></tr></tbody></table>",
+            ("class evil on <td>", "attribute style on <td>", "attribute onclick on <td>"),
+        ),
+        (
+            "| a |\n| - |\n\ntext",
+            "<table><thead><tr><th>a</th></tr></thead></table>\n<p>text</p>",
+            (),
+        ),
+        (
+            "see www.example.org.",
+            f'<p>see <a href="http://www.example.org" {REL}>www.example.org</a>.</p>',
+            (),
+        ),
         ("a\\\nb", "<p>a<br>b</p>", ()),
         ("a  \nb\nc", "<p>a<br>b<br>c</p>", ()),
     ],
@@ -162,6 +191,25 @@ def test_posts_keep_headings_rules_and_images_comments_show_them_as_text():
 
 def test_html_bodies_skip_markdown():
     assert render("*not emphasis*", BodyFormat.HTML, Kind.COMMENT).html == "<p>*not emphasis*</p>"
+
+
+def test_tables_only_in_markdown_bodies_html_bodies_keep_their_allowlist():
+    table = "<table><tr><th>a</th></tr><tr><td>1</td></tr></table>"
+    for kind in Kind:
+        as_html = render(table, BodyFormat.HTML, kind)
+        assert "<table>" not in as_html.html
+        assert "tag <table>" in as_html.removed
+        as_markdown = render(table, BodyFormat.MARKDOWN, kind)
+        assert as_markdown.html.startswith("<table><tbody><tr><th>a</th></tr>")
+        assert as_markdown.removed == ()
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+def test_a_rendered_table_sanitizes_to_itself(kind):
+    source = "| a | b | c |\n| :- | :-: | -: |\n| `x` | [l](https://e.org) | ~~s~~ |\n| 1 |"
+    first = md(source, kind)
+    clean = sanitize_post if kind is Kind.POST else sanitize_comment
+    assert clean(first.html, tables=True) == SanitizeResult(first.html)
 
 
 class _Checker(HTMLParser):
@@ -205,7 +253,8 @@ def assert_safe_and_well_formed(output: str) -> None:
 MARKDOWNISH = st.lists(
     st.sampled_from(
         list("*_`~[]()<>!#>-+=|\\\"' \n\t:/.&;") + ["javascript:", "http://", "https://x.org",
-        "<a href=", "<script>", "onclick=", "```", "<b>", "</b>", "&#106;", "mailto:", "a", "1"]
+        "<a href=", "<script>", "onclick=", "```", "<b>", "</b>", "&#106;", "mailto:", "a", "1",
+        "|", "| --- |", "\n| - | :-: |\n", "<td>", "<table>", "www.x.org"]
     ),
     max_size=40,
 ).map("".join)  # fmt: skip
@@ -302,14 +351,17 @@ def test_the_link_rule_counts_markdown_links_and_autolinks(app, client):
     with app.app_context():
         post_id = make_post().id
         db.session.commit()
-    body = "[one](https://one.example) <https://two.example> https://three.example.org"
+    body = (
+        "[one](https://one.example) <https://two.example> https://three.example.org"
+        " www.four.example.org"
+    )
     client.post(f"/posts/{post_id}/comments", data=guest_comment(post_id, body))
     with app.app_context():
         comment = db.session.scalars(select(Comment)).one()
         assert comment.status is Status.PENDING
         assert comment.link_domain == "one.example"
         assert {r.rule for r in comment.reasons} >= {"links"}
-        assert "3 links" in {r.detail for r in comment.reasons}
+        assert "4 links" in {r.detail for r in comment.reasons}
 
 
 def test_preview_without_javascript_keeps_the_text_and_stores_nothing(app, client):

@@ -26,6 +26,12 @@ IMAGE_LOADING = (("loading", "lazy"), ("decoding", "async"))
 # Highlighted code (forum.services.markdown) colours tokens with Pygments' short classes,
 # styled by static/css/pygments.css; any other class is removed.
 CODE_CLASSES = frozenset(STANDARD_TYPES.values()) - {""}
+# Tables come from Markdown only (their own policy); a cell's alignment is a class, since
+# the CSP forbids the inline style markdown-it writes.
+TABLE_TAGS = frozenset({"table", "thead", "tbody", "tr", "th", "td"})
+ALIGN_CLASSES = frozenset({"align-left", "align-center", "align-right"})
+# Elements that hold rows or cells only: text between them is layout.
+_TABLE_FRAMES = frozenset({"table", "thead", "tbody", "tr"})
 URL_ATTRIBUTES = frozenset({"href", "cite"})
 SCHEMES = frozenset({"http", "https", "mailto"})
 
@@ -47,6 +53,7 @@ UNWRAP_AS_BLOCK = frozenset(
 # Kept elements that may not sit inside <p>: a <p> opened around them would be closed early.
 BLOCK = frozenset(
     {"p", "blockquote", "ul", "ol", "li", "pre", "h2", "h3", "h4", "hr", "figure", "figcaption"}
+    | TABLE_TAGS
 )
 VOID = frozenset({"br", "hr", "img"})
 # Deeper input is flattened to text so every later walk stays far from the recursion limit.
@@ -190,7 +197,7 @@ class Filter:
             if tag == "img" and not image_attribute_ok(name, value):
                 self._note(f"{'source that is not https' if name == 'src' else name} on <img>")
                 continue
-            if name == "class" and value not in CODE_CLASSES:
+            if name == "class" and not class_ok(tag, value):
                 self._note(f"class {clip(value)} on <{tag}>")
                 continue
             if name in URL_ATTRIBUTES:
@@ -200,6 +207,11 @@ class Filter:
                     continue
             kept.append((name, value))
         return kept
+
+
+def class_ok(tag: str, value: str) -> bool:
+    """Classes are kept only where the stylesheet uses them: code colours, cell alignment."""
+    return value in (ALIGN_CLASSES if tag in ("th", "td") else CODE_CLASSES)
 
 
 def image_attribute_ok(name: str, value: str) -> bool:
@@ -271,6 +283,10 @@ def flow(nodes: list[_Node]) -> list[_Node]:
 def _block(element: _Element) -> _Element:
     if element.tag in ("pre", "hr"):
         return element
+    if element.tag in _TABLE_FRAMES:
+        # The parser already moved any text out of the table; what is left is white space.
+        children = [child for child in element.children if isinstance(child, _Element)]
+        return _Element(element.tag, element.attrs, [_block(c) for c in children], True)
     if element.tag == "blockquote":
         children = flow(element.children)
     else:

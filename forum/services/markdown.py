@@ -38,7 +38,7 @@ def render(source: str, body_format: BodyFormat, kind: Kind) -> sanitize.Sanitiz
     clean = sanitize.sanitize_post if kind is Kind.POST else sanitize.sanitize_comment
     if body_format is BodyFormat.MARKDOWN:
         rendered = _markdown(kind).render(sanitize.normalize_text(source))
-        return clean(_BLOCK_NEWLINE_RE.sub(r"\1", rendered))
+        return clean(_BLOCK_NEWLINE_RE.sub(r"\1", rendered), tables=True)
     return clean(source)
 
 
@@ -49,9 +49,7 @@ def _markdown(kind: Kind) -> MarkdownIt:
         # What the comment allowlist would strip (and hold the comment for) stays text.
         md.disable(["heading", "lheading", "hr", "image"])
     md.core.ruler.push("allowed_markup", _allowed_markup)
-    # Tables stay off until the sanitizer's allowlist has them: rendered, they would only
-    # be stripped again and hold the comment for "sanitizer removed markup".
-    md.enable("strikethrough")
+    md.enable(["strikethrough", "table"])
     # A hard break ("\\" or two spaces at the end of a line) is a <br> without the newline
     # after it, which the sanitizer would turn into a second <br>.
     md.add_render_rule("hardbreak", lambda *_args: "<br>")
@@ -59,12 +57,17 @@ def _markdown(kind: Kind) -> MarkdownIt:
 
 
 def _allowed_markup(state: StateCore) -> None:
-    """Post headings start at <h2> (the post's title is the <h1>); lists count from 1."""
+    """Post headings start at <h2> (the post's title is the <h1>); lists count from 1; a
+    table cell's alignment is a class (the CSP forbids the inline style it comes as)."""
     for token in state.tokens:
         if token.type in ("heading_open", "heading_close"):
             token.tag = f"h{min(int(token.tag[1]) + 1, 4)}"
         elif token.type == "ordered_list_open":
             token.attrs.pop("start", None)
+        elif token.type in ("th_open", "td_open"):
+            style = str(token.attrs.pop("style", ""))
+            if style.startswith("text-align:"):
+                token.attrs["class"] = "align-" + style.removeprefix("text-align:")
 
 
 class _Highlighter:
@@ -135,9 +138,10 @@ _STYLED_CLASSES = frozenset(re.findall(r"pre \.([\w-]+),", pygments_css())) - {"
 # The help page (posts.markdown_help) shows each of these with what it becomes.
 HELP_EXAMPLES = (
     "**bold**, _italic_, ~~struck through~~ and `code`",
-    '[a link](https://example.org "its title") and a bare https://example.org',
+    '[a link](https://example.org "its title"), a bare https://example.org or www.example.org',
     "> A quote\n> over two lines",
     "- a list\n- of things\n\n1. numbered\n2. too",
+    "| Fruit | Price |\n| ----- | ----: |\n| apple | 1.20 |\n| pear  | 0.90 |",
     '```python\ndef greet(name):\n    return f"Hello, {name}!"\n```',
     'Some <abbr title="HyperText Markup Language">HTML</abbr> tags work <em>too</em>.',
     "A line break\nis kept; a blank line\n\nstarts a new paragraph.",

@@ -17,15 +17,16 @@ from bleach.linkifier import Linker, build_url_re
 
 from forum.services._sanitize_tree import (
     BLOCK,
-    CODE_CLASSES,
     CONTROLS_RE,
     IMAGE_LOADING,
     SCHEMES,
+    TABLE_TAGS,
     UNWRAP_AS_BLOCK,
     URL_ATTRIBUTES,
     VOID,
     Filter,
     Policy,
+    class_ok,
     clip,
     flow,
     image_attribute_ok,
@@ -66,6 +67,13 @@ _POST_POLICY = Policy(
     _COMMENT_TAGS | {"h2", "h3", "h4", "hr", "img", "figure", "figcaption"},
     {**_ATTRIBUTES, "img": _IMAGE_ATTRIBUTES | {"loading", "decoding"}},
 )
+# Markdown bodies may also hold tables (GitHub's pipe tables); HTML bodies keep the
+# WordPress-like allowlist they always had.
+_CELL_ATTRIBUTES = {"th": frozenset({"class"}), "td": frozenset({"class"})}
+_MARKDOWN_COMMENT_POLICY = Policy(_COMMENT_TAGS | TABLE_TAGS, {**_ATTRIBUTES, **_CELL_ATTRIBUTES})
+_MARKDOWN_POST_POLICY = Policy(
+    _POST_POLICY.tags | TABLE_TAGS, {**_POST_POLICY.attributes, **_CELL_ATTRIBUTES}
+)
 _REL = "nofollow ugc noopener"
 _MAX_REPORT = 25
 # html5lib drops a tag that the text ends inside of (bleach turns some of these back into text).
@@ -93,14 +101,16 @@ def normalize_text(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def sanitize_comment(text: str) -> SanitizeResult:
-    """Sanitize a comment body with the WordPress-like comment allowlist."""
-    return _sanitize(text, _COMMENT_POLICY)
+def sanitize_comment(text: str, *, tables: bool = False) -> SanitizeResult:
+    """Sanitize a comment body with the WordPress-like comment allowlist (plus tables, for
+    rendered Markdown)."""
+    return _sanitize(text, _MARKDOWN_COMMENT_POLICY if tables else _COMMENT_POLICY)
 
 
-def sanitize_post(text: str) -> SanitizeResult:
-    """Sanitize a post body: the comment allowlist plus h2-h4, hr, figures and https images."""
-    return _sanitize(text, _POST_POLICY)
+def sanitize_post(text: str, *, tables: bool = False) -> SanitizeResult:
+    """Sanitize a post body: the comment allowlist plus h2-h4, hr, figures and https images
+    (and tables, for rendered Markdown)."""
+    return _sanitize(text, _MARKDOWN_POST_POLICY if tables else _POST_POLICY)
 
 
 def is_blank(text: str) -> bool:
@@ -223,7 +233,7 @@ def _bleach_attribute_check(
         if tag == "img" and not image_attribute_ok(name, value):
             removed[f"{name} on <img>"] = None
             return False
-        if name == "class" and value not in CODE_CLASSES:
+        if name == "class" and not class_ok(tag, value):
             removed[f"class {clip(value)} on <{tag}>"] = None
             return False
         if name in URL_ATTRIBUTES:

@@ -376,10 +376,10 @@ def _safe_html(row: dict[str, Any], kind: markdown.Kind) -> str:
     """The file's HTML if the sanitizer leaves it unchanged, else the source rendered now."""
     html_text = row["body_html"]
     clean = sanitize.sanitize_post if kind is markdown.Kind.POST else sanitize.sanitize_comment
-    if clean(html_text).html == html_text:
-        return html_text
     # Moderation snapshots carry no format of their own; anything unknown is HTML.
     markdown_source = row.get("body_format") == BodyFormat.MARKDOWN
+    if clean(html_text, tables=markdown_source).html == html_text:
+        return html_text
     body_format = BodyFormat.MARKDOWN if markdown_source else BodyFormat.HTML
     return markdown.render(row["body_source"], body_format, kind).html
 

@@ -3,7 +3,8 @@
 //   back and returns the focus to the Reply link that opened it. Without JavaScript the
 //   links reload the page (?reply_to=ID#respond).
 // - Code blocks in posts and comments that are wider than their column scroll inside
-//   themselves; those get tabindex="0" so keyboard users can scroll them too.
+//   themselves, and so do wide tables; those get tabindex="0" so keyboard users can scroll
+//   them too.
 // - Forms with a preview panel: the panel follows the text as it is typed (debounced),
 //   rendered by the server's preview endpoint, the code that renders the stored result.
 //   Without JavaScript the Preview button answers with the same panel filled in.
@@ -14,7 +15,8 @@
   }
 
   function scrollableCode() {
-    document.querySelectorAll(".comment-text pre, .post-body pre").forEach(function (pre) {
+    var wide = ".comment-text pre, .post-body pre, .comment-text table, .post-body table";
+    document.querySelectorAll(wide).forEach(function (pre) {
       if (pre.scrollWidth > pre.clientWidth + 1) {
         pre.setAttribute("tabindex", "0");
       } else {

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, Response, expect
 
 from forum.extensions import db
-from forum.models import Ban, BanKind, Flag, Role, Status, utcnow
+from forum.models import Ban, BanKind, BodyFormat, Flag, Role, Status, utcnow
 from forum.services import accounts
 from tests.browser.checkers import AXE, DESKTOP, JAVA, VNU, PageAudit, require
 from tests.browser.conftest import LiveServer
@@ -24,6 +24,11 @@ pytestmark = pytest.mark.browser
 
 LONG_WORD = "Pneumono" + "x" * 192  # 200 characters, no break opportunity
 LONG_URL = "https://example.org/" + "a" * 80 + "/" + "b" * 19  # 120 characters
+# A Markdown table wider than a phone: it scrolls inside itself, the page does not.
+WIDE_TABLE = "\n".join(
+    "| " + " | ".join(cells) + " |"
+    for cells in ([f"Column {i}" for i in range(12)], ["---"] * 12, ["a value"] * 12)
+)
 WIDE_CODE = "<pre><code>" + "wide_code_line = " + "[1, 2, 3] * 40; " * 8 + "</code></pre>"
 FAULTY = (  # an unlabelled field, a duplicate id, a word wider than a phone
     '<!doctype html><html lang="en"><head><title>Faulty</title></head><body>'
@@ -53,6 +58,7 @@ def seed(live: LiveServer) -> dict:
                 created_at=utcnow() - timedelta(minutes=50 - depth),
             )
         make_comment(post, parent=parent, body=f"Deepest: {LONG_WORD}\n\n{LONG_URL}\n\n{WIDE_CODE}")
+        make_comment(post, body=WIDE_TABLE, body_format=BodyFormat.MARKDOWN)
         for n in range(4):
             make_comment(post, body=f"Top-level comment {n}, short and ordinary.")
         own = make_comment(post, user=member, body="My own comment, still editable.")
