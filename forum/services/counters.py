@@ -129,10 +129,12 @@ def stored() -> dict[Key, int]:
     return {(post_id, name): n for post_id, name, n in rows if n}
 
 
-def full_count() -> dict[Key, int]:
-    """What the counters must say, counted from the comments and flags (reads them all)."""
+def full_count(conn: Any = None) -> dict[Key, int]:
+    """What the counters must say, counted from the comments and flags (reads them all);
+    `conn`: a Connection or Session (by default the app's session)."""
+    conn = conn if conn is not None else db.session
     counts: dict[Key, int] = Counter()
-    for post_id, status, n in db.session.execute(
+    for post_id, status, n in conn.execute(
         select(Comment.post_id, Comment.status, func.count()).group_by(
             Comment.post_id, Comment.status
         )
@@ -140,7 +142,7 @@ def full_count() -> dict[Key, int]:
         counts[(post_id, status.value)] += n
         counts[(ALL, status.value)] += n
     counts[(ALL, FLAGGED)] = (
-        db.session.scalar(
+        conn.scalar(
             select(func.count(func.distinct(Flag.comment_id))).where(Flag.resolved.is_(False))
         )
         or 0
@@ -153,12 +155,18 @@ def rebuild() -> dict[Key, int]:
     session = db.session
     session.flush()
     _pending(session).clear()  # the full count below sees this transaction's changes
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("LOCK TABLE queue_counter IN EXCLUSIVE MODE"))
-    counts = full_count()
-    session.execute(delete(QueueCounter))
+    return rebuild_on(session)
+
+
+def rebuild_on(conn: Any) -> dict[Key, int]:
+    """rebuild() in a Connection or Session of one's own (bench/datagen.py's bulk loads)."""
+    dialect = conn.get_bind().dialect if isinstance(conn, Session) else conn.dialect
+    if dialect.name == "postgresql":
+        conn.execute(text("LOCK TABLE queue_counter IN EXCLUSIVE MODE"))
+    counts = full_count(conn)
+    conn.execute(delete(QueueCounter))
     if counts:
-        session.execute(
+        conn.execute(
             QueueCounter.__table__.insert(),
             [{"post_id": p, "name": name, "n": n} for (p, name), n in sorted(counts.items())],
         )
