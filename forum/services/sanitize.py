@@ -303,7 +303,7 @@ def _text_beyond(html_text: str, length: int) -> str:
     """The plain text, spaces collapsed, of as much of the HTML as gives more than
     `length` characters, or all of it: a prefix of the whole text's, long enough that
     cutting it to `length` gives what cutting the whole text would."""
-    step = max(512, 4 * length)
+    step = 2 * length + 64
     if len(html_text) <= step:
         return " ".join(_plain_text(html_text).split())
     parser = _Text()
