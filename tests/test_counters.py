@@ -280,3 +280,27 @@ def test_deleting_a_subtree_counts_the_replies_the_database_removes(world):
     db.session.commit()
     assert_counts_true()
     assert queue.tab_counts()["pending"] == 1
+
+
+def test_interleaved_transactions_lose_no_update(app, world):
+    """Two moderators' transactions overlap: both change statuses before either commits;
+    `n = n + delta` at commit keeps both (read-modify-write would keep one)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: transactions cannot overlap")
+    post = db.session.get(Post, world["post"])
+    first, second = (make_comment(post, status=Status.PENDING) for _ in range(2))
+    db.session.commit()
+    ids = first.id, second.id
+    one, two = db.session.session_factory(), db.session.session_factory()
+    try:
+        for session, comment_id in ((one, ids[0]), (two, ids[1])):
+            session.get(Comment, comment_id).status = Status.APPROVED
+            session.flush()
+        one.commit()
+        two.commit()
+    finally:
+        one.close()
+        two.close()
+    db.session.expire_all()
+    assert_counts_true()
+    assert queue.tab_counts()["approved"] == 2 and queue.pending_count() == 0

@@ -160,7 +160,7 @@ def rebuild() -> dict[Key, int]:
 
 def rebuild_on(conn: Any) -> dict[Key, int]:
     """rebuild() in a Connection or Session of one's own (bench/datagen.py's bulk loads)."""
-    dialect = conn.get_bind().dialect if isinstance(conn, Session) else conn.dialect
+    dialect = conn.get_bind().dialect if hasattr(conn, "get_bind") else conn.dialect
     if dialect.name == "postgresql":
         conn.execute(text("LOCK TABLE queue_counter IN EXCLUSIVE MODE"))
     counts = full_count(conn)
