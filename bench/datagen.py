@@ -33,7 +33,7 @@ from forum.models import (
     User,
     post_tag,
 )
-from forum.services import sanitize
+from forum.services import counters, sanitize
 from forum.services.posts import slugify
 
 MAX_DEPTH = 5  # COMMENT_MAX_DEPTH: depths 0..4
@@ -426,8 +426,12 @@ class Generator:
         self.write_comments(rows, reasons)
 
     def settle(self) -> None:
-        """Checkpoint the WAL and flush the file: the load ran with synchronous=OFF, and the
-        server's first fsync must not pay for writing back the whole load."""
+        """Recount the queue's counters the bulk inserts bypassed (and what the run's own
+        bulk resets did); checkpoint the WAL and flush the file: the load ran with
+        synchronous=OFF, and the server's first fsync must not pay for writing back the
+        whole load."""
+        with self.engine.begin() as conn:
+            counters.rebuild_on(conn)
         with self.engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             path = conn.exec_driver_sql("PRAGMA database_list").fetchone()[2]

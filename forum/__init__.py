@@ -29,8 +29,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from forum import cli, errors, security, web
     from forum.extensions import init_extensions
+    from forum.services import counters
 
     init_extensions(app)
+    counters.install()
     security.init_app(app)
     errors.init_app(app)
     web.init_app(app)

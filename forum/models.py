@@ -431,3 +431,13 @@ class SpamLesson(db.Model):
     bias_step: Mapped[float] = mapped_column(Float, default=0.0)
     features: Mapped[list[int]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class QueueCounter(db.Model):
+    """Maintained counts of comments by status (and of flagged comments) for the queue's
+    tabs, the header badge and each post's pending count: services/counters.py keeps them
+    equal to a full count, in the transaction of every change."""
+
+    post_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # 0: all
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)  # a Status, or "flagged"
+    n: Mapped[int] = mapped_column(Integer, default=0)

@@ -28,7 +28,8 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
 from forum.extensions import db
-from forum.models import Comment, ModerationAction, Post, Role, Status
+from forum.models import Comment, ModerationAction, Post, QueueCounter, Role, Status
+from forum.services import counters
 from tests.factories import PASSWORD, make_post, make_user
 from tests.helpers import make_test_app, scratch_database
 
@@ -317,6 +318,11 @@ def test_2000_comments_from_16_clients_under_4_workers_are_stored_once_and_count
                 ).where(Comment.parent_id.is_(None))
             ).one()
             assert top_level[0] == top_level[1]
+            # The queue's maintained counters (services/counters.py) lost no update.
+            stored = session.execute(
+                select(QueueCounter.post_id, QueueCounter.name, QueueCounter.n)
+            ).all()
+            assert {(p, name): n for p, name, n in stored if n} == counters.full_count(session)
     finally:
         engine.dispose()
 

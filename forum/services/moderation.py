@@ -27,7 +27,7 @@ from forum.models import (
     User,
     utcnow,
 )
-from forum.services import audit, notifications, snapshots, spam_filter, tree
+from forum.services import audit, counters, notifications, snapshots, spam_filter, tree
 from forum.services import comments as comment_service
 from forum.services.settings import Settings
 
@@ -212,14 +212,16 @@ def dismiss_flags(outcome: Outcome, by: User, note: str, now: datetime) -> None:
 def resolve_flags(comment_ids: Sequence[int]) -> None:
     """A moderator's decision answers the readers' flags on these comments."""
     for start in range(0, len(comment_ids), CHUNK):
-        db.session.execute(
+        resolved = db.session.scalars(
             update(Flag)
             .where(
                 Flag.comment_id.in_(comment_ids[start : start + CHUNK]), Flag.resolved.is_(False)
             )
             .values(resolved=True)
+            .returning(Flag.comment_id)
             .execution_options(synchronize_session=False)
         )
+        counters.unflagged(resolved)
 
 
 def delete_comments(
@@ -246,6 +248,7 @@ def delete_comments(
         outcome.changed.append(comment.id)
     for root in roots:
         rows = snapshots.snapshot_subtree(root)
+        counters.removed(rows)
         for row in rows:
             is_root = row["id"] == root.id
             audit.log(

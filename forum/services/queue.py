@@ -3,7 +3,8 @@
 A page is a constant number of queries whatever its size or the queue's: the items
 (one range scan of ix_comment_status_created, keyset on created_at and id), their
 posts, parents, accounts and hold reasons (one select-in each), the history of every
-author on the page (one grouped query), open flags (one), and the tab counts (two).
+author on the page (one grouped query), open flags (one), and the tab counts (one read
+of the maintained counters, services/counters.py).
 """
 
 from __future__ import annotations
@@ -13,11 +14,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Select, exists, func, or_, select, tuple_, union_all
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from forum.extensions import db
 from forum.ids import parse_id
-from forum.models import Ban, Comment, Flag, ModerationAction, Post, Role, Status, User
+from forum.models import (
+    Ban,
+    Comment,
+    Flag,
+    ModerationAction,
+    Post,
+    QueueCounter,
+    Role,
+    Status,
+    User,
+)
+from forum.services import counters
 
 TABS = ("pending", "approved", "spam", "rejected", "flagged")
 ORDERS = ("newest", "oldest", "score")  # score: highest spam score first
@@ -189,9 +201,11 @@ def queue_page(
         stmt.order_by(*order)
         .limit(per_page + 1)
         .options(
-            selectinload(Comment.post),
+            # Many-to-one, joined in the page's own query (by primary key): two queries
+            # and their loading fewer than one select-in each (bench/NOTES.md).
+            joinedload(Comment.post),
+            joinedload(Comment.user),
             selectinload(Comment.parent),
-            selectinload(Comment.user),
             selectinload(Comment.reasons),
         )
     )
@@ -210,28 +224,25 @@ def queue_page(
 
 
 def tab_counts() -> dict[str, int]:
-    """Comments per tab: one grouped count and one count of flagged comments."""
-    counts = dict.fromkeys(TABS, 0)
-    for status, n in db.session.execute(
-        select(Comment.status, func.count(Comment.id)).group_by(Comment.status)
-    ):
-        counts[status.value] = n
-    counts["flagged"] = (
-        db.session.scalar(
-            select(func.count(func.distinct(Flag.comment_id))).where(Flag.resolved.is_(False))
-        )
-        or 0
-    )
-    return counts
+    """Comments per tab, from the maintained counters (one query; services/counters.py)."""
+    totals = counters.totals()
+    return {tab: totals.get(tab, 0) for tab in TABS}
 
 
 def pending_count() -> int:
-    """Comments awaiting moderation: one indexed count."""
-    return (
-        db.session.scalar(
-            select(func.count()).select_from(Comment).where(Comment.status == Status.PENDING)
-        )
-        or 0
+    """Comments awaiting moderation, from the maintained counters (one query)."""
+    return counters.total(Status.PENDING)
+
+
+def pending_by_post(post_ids: list[int]) -> dict[int, int]:
+    """Each of these posts' pending comments, from the maintained counters (one query)."""
+    counters.apply(db.session)
+    return dict(
+        db.session.execute(
+            select(QueueCounter.post_id, QueueCounter.n).where(
+                QueueCounter.post_id.in_(post_ids), QueueCounter.name == Status.PENDING.value
+            )
+        ).all()
     )
 
 
@@ -341,12 +352,14 @@ def group_members(kind: str, value: str, status: Status) -> list[int]:
 
 
 def posts_for_filter(limit: int = 100) -> list:
-    """The newest posts, for the post filter: one indexed query whatever the queue's size.
-
-    (Counting each post's comments in the tab read the whole queue on every view.)
-    """
+    """The newest posts with their pending counts, for the post filter: one indexed query
+    whatever the queue's size (the counts are the maintained counters, not a count)."""
+    pending = (QueueCounter.post_id == Post.id) & (QueueCounter.name == Status.PENDING.value)
     return db.session.execute(
-        select(Post.id, Post.title).order_by(Post.created_at.desc(), Post.id.desc()).limit(limit)
+        select(Post.id, Post.title, func.coalesce(QueueCounter.n, 0))
+        .outerjoin(QueueCounter, pending)
+        .order_by(Post.created_at.desc(), Post.id.desc())
+        .limit(limit)
     ).all()
 
 

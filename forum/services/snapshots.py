@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from forum.extensions import db
 from forum.models import Comment, HoldReason, Status
+from forum.services import counters
 
 DATETIME_COLUMNS = ("created_at", "edited_at", "moderated_at")
 
@@ -55,6 +56,7 @@ def restore_rows(rows: list[dict[str, Any]]) -> list[int]:
             if values.get(key):
                 values[key] = datetime.fromisoformat(values[key])
         db.session.execute(insert(Comment).values(**values))
+        counters.inserted([values])
         if row["_reasons"]:
             db.session.execute(
                 insert(HoldReason),

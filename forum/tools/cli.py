@@ -1,5 +1,5 @@
 """`flask --app wsgi forum import-wxr | import-disqus | export | import-json`: moving a
-forum in and out."""
+forum in and out; `rebuild-counters`: recounting the queue's maintained counters."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import TypeVar
 import click
 from flask.cli import with_appcontext
 
-from forum.extensions import db
+from forum.extensions import db, take_write_lock_up_front
+from forum.services import counters
 from forum.tools import disqus, transfer, wxr
 
 T = TypeVar("T")
@@ -119,4 +120,15 @@ def import_json(file: Path) -> None:
     click.echo(transfer.describe(counts))
 
 
-COMMANDS = (import_wxr, import_disqus, export, import_json)
+@click.command("rebuild-counters")
+@with_appcontext
+def rebuild_counters() -> None:
+    """Recount the queue's maintained counters (tabs, badge, per post) from the comments."""
+    take_write_lock_up_front()
+    counts = counters.rebuild()
+    db.session.commit()
+    totals = {name: n for (post_id, name), n in sorted(counts.items()) if post_id == counters.ALL}
+    click.echo("Counters rebuilt: " + (", ".join(f"{n} {k}" for k, n in totals.items()) or "empty"))
+
+
+COMMANDS = (import_wxr, import_disqus, export, import_json, rebuild_counters)

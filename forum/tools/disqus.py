@@ -27,7 +27,7 @@ from sqlalchemy import insert, select, update
 
 from forum.extensions import db
 from forum.models import Comment, CommentKind, HoldReason, Post, Status
-from forum.services import legacy, sanitize, tree
+from forum.services import counters, legacy, sanitize, tree
 from forum.services import posts as post_service
 from forum.tools.disqus_reader import DisqusError, DisqusReader
 from forum.tools.wxr_reader import CHUNK_BYTES, Element
@@ -337,6 +337,7 @@ class _Importer:
         ids = db.session.scalars(
             insert(Comment).returning(Comment.id, sort_by_parameter_order=True), rows
         ).all()
+        counters.inserted(rows)
         paths, reasons = [], []
         for source, row, parent, comment_id in zip(todo, rows, parents, ids, strict=True):
             path = tree.path_of(comment_id, parent.path if parent else None)
@@ -359,6 +360,8 @@ class _Importer:
         if "/" in placed.path:
             grand_id = int(placed.path.rsplit("/", 2)[-2])
             above = bool(db.session.scalar(select(Comment.visible).where(Comment.id == grand_id)))
+        was = db.session.scalar(select(Comment.status).where(Comment.id == placed.id))
+        counters.moved(placed.post_id, was, Status.APPROVED)
         db.session.execute(
             update(Comment)
             .where(Comment.id == placed.id)

@@ -35,7 +35,7 @@ from forum.models import (
     UTCDateTime,
     post_tag,
 )
-from forum.services import accounts, markdown, sanitize, tree
+from forum.services import accounts, counters, markdown, sanitize, tree
 from forum.tools.wxr_values import http_url
 
 FORMAT = "forum-export"
@@ -195,6 +195,7 @@ def import_json(stream: TextIO) -> dict[str, int]:
     except IntegrityError as error:
         raise TransferError(f"the file contradicts itself: {error.orig}") from None
     _reset_sequences()
+    counters.rebuild()
     return {name: len(rows) for name, rows in sections.items()}
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import insert, select, update
 
 from forum.extensions import db
 from forum.models import Comment, CommentKind, HoldReason, Status, utcnow
-from forum.services import audit, sanitize, tree
+from forum.services import audit, counters, sanitize, tree
 from forum.services import comments as comment_service
 from forum.services import moderation as moderation_service
 from forum.tools.wxr_reader import Element
@@ -302,6 +302,7 @@ class CommentWriter:
         ids = db.session.scalars(
             insert(Comment).returning(Comment.id, sort_by_parameter_order=True), rows
         ).all()
+        counters.inserted(rows)
         paths = []
         reasons = []
         for c, row, parent, comment_id in zip(level, rows, parents, ids, strict=True):

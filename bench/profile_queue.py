@@ -1,0 +1,167 @@
+"""Profile the dashboard's first page and the approve POST at a large queue, in-process.
+
+    .venv/bin/python bench/profile_queue.py [--pending 100000] [--rebuild] [--top 25]
+
+Builds (once; --rebuild to start again) bench/out/profile-queue.sqlite3 the way
+`make bench` builds its queue (bench/datagen.py: the threads of 10 to 5,000 comments,
+the filler posts, then N pending comments), then, in this process with the test client:
+best-of-N CPU time of the dashboard's first page, of the approve POST (each on a
+different pending comment) and of the bare pages `make bench` compares them with
+(bench/baseline_app.py: /rows of the dashboard's bytes, and of one row), the statements
+each runs, and a cProfile of each (cumulative, the top lines). BENCH_APP_ROOT measures
+another checkout (a "before").
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = Path(os.environ.get("BENCH_APP_ROOT") or HERE.parent).resolve()
+sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(ROOT))
+
+import inprocess  # noqa: E402
+
+OUT = HERE / "out"
+SORT = os.environ.get("PROFILE_SORT", "cumulative")
+
+
+def build(path: Path, pending: int) -> int:
+    import datagen  # this checkout's, whatever BENCH_APP_ROOT says
+
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    gen = datagen.Generator(datagen.make_engine(f"sqlite:///{path}"))
+    gen.create_schema()
+    gen.make_bodies()
+    gen.make_people()
+    threads = gen.make_threads([10, 100, 1000, 5000], 50)  # bench/run.py's THREAD_SIZES
+    gen.make_threads([10], 50)
+    gen.make_filler()
+    gen.sync_ids()
+    gen.add_pending(pending, [t.post_id for t in threads.values()])
+    gen.settle()
+    return threads[1000].post_id
+
+
+def pending_ids(app, n: int) -> list[int]:
+    from sqlalchemy import select
+
+    from forum.extensions import db
+    from forum.models import Comment, Status
+
+    with app.app_context():
+        return list(
+            db.session.scalars(
+                select(Comment.id).where(Comment.status == Status.PENDING).limit(n * 7)
+            )
+        )[::7][:n]
+
+
+def signed_in(app):
+    client = app.test_client()
+    with client.session_transaction() as sess:
+        sess["_user_id"] = "1:"
+        sess["_fresh"] = True
+    return client
+
+
+def cpu_ms(call, n: int) -> float:
+    best = float("inf")
+    for _ in range(n):
+        start = time.process_time()
+        call()
+        best = min(best, time.process_time() - start)
+    return round(best * 1000, 2)
+
+
+def profile(call, n: int, top: int) -> str:
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(n):
+        call()
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats(SORT).print_stats(top)
+    return out.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pending", type=int, default=100_000)
+    parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--no-profile", action="store_true")
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    db_path = OUT / f"profile-queue-{args.pending}.sqlite3"
+    marker = Path(f"{db_path}.post")
+    if args.rebuild or not marker.exists():
+        started = time.perf_counter()
+        marker.write_text(str(build(db_path, args.pending)))
+        print(f"built {db_path} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    post = int(marker.read_text())
+    url = f"sqlite:///{db_path}"
+    os.environ["BENCH_DATABASE_URL"] = url
+    import baseline_app
+
+    app = inprocess.forum_app(url, BASE_URL="http://localhost")
+    mod = signed_in(app)
+    base = baseline_app.create_app().test_client()
+    page = mod.get("/moderation/")
+    assert page.status_code == 200, page.status_code
+    size = len(page.data)
+    ids = pending_ids(app, 4 * args.runs + 8)
+
+    def approve() -> None:
+        resp = mod.post(
+            f"/moderation/comments/{ids.pop()}/approve", headers={"Accept": "application/json"}
+        )
+        assert resp.status_code == 200, resp.status_code
+
+    approve_bytes = len(
+        mod.post(
+            f"/moderation/comments/{ids.pop()}/approve", headers={"Accept": "application/json"}
+        ).data
+    )
+    bare_dash = f"/rows?post={post}&n=25&size={size}"
+    bare_small = f"/rows?post={post}&n=1&size={approve_bytes}"
+    for _ in range(2):
+        base.get(bare_dash)
+        base.get(bare_small)
+    figures = {
+        "dashboard_ms": cpu_ms(lambda: mod.get("/moderation/"), args.runs),
+        "bare_dashboard_ms": cpu_ms(lambda: base.get(bare_dash), args.runs),
+        "approve_ms": cpu_ms(approve, args.runs),
+        "bare_small_ms": cpu_ms(lambda: base.get(bare_small), args.runs),
+        "dashboard_queries": inprocess.queries_for(app, "GET", "/moderation/", user_id=1),
+        "approve_queries": inprocess.queries_for(
+            app,
+            "POST",
+            f"/moderation/comments/{ids.pop()}/approve",
+            user_id=1,
+            headers={"Accept": "application/json"},
+        ),
+    }
+    figures["dashboard_ratio"] = round(figures["dashboard_ms"] / figures["bare_dashboard_ms"], 2)
+    figures["approve_ratio"] = round(figures["approve_ms"] / figures["bare_small_ms"], 2)
+    for key, value in figures.items():
+        print(f"{key:>20}: {value}")
+    if not args.no_profile:
+        print("\n=== dashboard first page ===")
+        print(profile(lambda: mod.get("/moderation/"), 5, args.top))
+        print("\n=== approve POST ===")
+        print(profile(approve, 5, args.top))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,303 @@
+"""Maintained queue counts: comments per status, in all and per post, and flagged comments.
+
+The dashboard's tabs, the header badge and each post's pending count read these rows
+(`QueueCounter`) instead of counting the queue. They change in the transaction of every
+change to a comment's status or existence:
+
+- Whatever goes through the ORM (a new comment, `comment.status = ...`, a deleted
+  comment with the replies the database deletes with it, a new flag) is seen by the
+  session hooks installed here, whoever the writer is.
+- Bulk statements bypass those hooks, so their writers say what they did, one line each:
+  `inserted(rows)` (importers, undoing a delete), `removed(rows)` (deleting subtrees),
+  `moved(...)` and `unflagged(ids)` (resolving flags).
+
+A transaction's changes are summed in `session.info` and written once, just before it
+commits (or before a counter is read in it), as `n = n + delta` upserts in one order, so
+two concurrent transactions neither lose an update nor deadlock on the counter rows. A
+savepoint rolled back takes its changes with it. `rebuild()` recounts everything
+(`flask --app wsgi forum rebuild-counters`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import delete, event, func, inspect, or_, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, SessionTransaction
+
+from forum.extensions import Session as ForumSession
+from forum.extensions import db
+from forum.models import Comment, Flag, QueueCounter, Status
+
+ALL = 0  # the post_id of the counts over all posts
+FLAGGED = "flagged"  # comments with an unresolved flag; counted over all posts only
+PENDING_KEY = "queue_counters"  # session.info: (post_id, name) -> delta, not yet written
+FLUSH_KEY = "queue_counters_flush"  # deltas of the flush under way
+SAVEPOINTS_KEY = "queue_counters_savepoints"  # savepoint -> the deltas when it began
+CHUNK = 500
+Key = tuple[int, str]
+
+
+# What writers call ----------------------------------------------------------------
+
+
+def add(post_id: int, name: str, delta: int, session: Session | None = None) -> None:
+    """Count `delta` more comments of one post in one status (or flagged comments)."""
+    if not delta:
+        return
+    pending = _pending(session or db.session)
+    if name != FLAGGED:
+        pending[(post_id, name)] += delta
+    pending[(ALL, name)] += delta
+
+
+def moved(post_id: int, old: Status, new: Status, n: int = 1) -> None:
+    """A bulk update moved n comments of a post from one status to another."""
+    if old is not new:
+        add(post_id, old, -n)
+        add(post_id, new, n)
+
+
+def inserted(rows: Iterable[Mapping[str, Any]]) -> None:
+    """Comments a bulk insert added (dicts with post_id and status)."""
+    for (post_id, status), n in Counter((r["post_id"], Status(r["status"])) for r in rows).items():
+        add(post_id, status, n)
+
+
+def removed(rows: Iterable[Mapping[str, Any]]) -> None:
+    """Comments a bulk delete is about to remove (dicts with id, post_id and status), with
+    their flags (the database deletes them along): call it before the delete."""
+    rows = list(rows)
+    for (post_id, status), n in Counter((r["post_id"], Status(r["status"])) for r in rows).items():
+        add(post_id, status, -n)
+    add(ALL, FLAGGED, -len(flagged_among([r["id"] for r in rows])))
+
+
+def unflagged(comment_ids: Iterable[int]) -> None:
+    """Every open flag of these comments was resolved (ids as the update returned them)."""
+    add(ALL, FLAGGED, -len(set(comment_ids)))
+
+
+def flagged_among(comment_ids: list[int], session: Session | None = None) -> set[int]:
+    """Which of these comments have an unresolved flag now."""
+    session = session or db.session
+    found: set[int] = set()
+    for start in range(0, len(comment_ids), CHUNK):
+        found.update(
+            session.scalars(
+                select(Flag.comment_id)
+                .where(Flag.comment_id.in_(comment_ids[start : start + CHUNK]))
+                .where(Flag.resolved.is_(False))
+                .distinct()
+            )
+        )
+    return found
+
+
+# What readers call ----------------------------------------------------------------
+
+
+def totals() -> dict[str, int]:
+    """Counts over all posts, by status and "flagged" (one query)."""
+    apply(db.session)
+    counts = {status.value: 0 for status in Status} | {FLAGGED: 0}
+    counts.update(
+        db.session.execute(
+            select(QueueCounter.name, QueueCounter.n).where(QueueCounter.post_id == ALL)
+        ).all()
+    )
+    return counts
+
+
+def total(name: str) -> int:
+    apply(db.session)
+    return (
+        db.session.scalar(
+            select(QueueCounter.n).where(QueueCounter.post_id == ALL, QueueCounter.name == name)
+        )
+        or 0
+    )
+
+
+def stored() -> dict[Key, int]:
+    """Every counter that is not zero."""
+    apply(db.session)
+    rows = db.session.execute(select(QueueCounter.post_id, QueueCounter.name, QueueCounter.n))
+    return {(post_id, name): n for post_id, name, n in rows if n}
+
+
+def full_count(conn: Any = None) -> dict[Key, int]:
+    """What the counters must say, counted from the comments and flags (reads them all);
+    `conn`: a Connection or Session (by default the app's session)."""
+    conn = conn if conn is not None else db.session
+    counts: dict[Key, int] = Counter()
+    for post_id, status, n in conn.execute(
+        select(Comment.post_id, Comment.status, func.count()).group_by(
+            Comment.post_id, Comment.status
+        )
+    ):
+        counts[(post_id, status.value)] += n
+        counts[(ALL, status.value)] += n
+    counts[(ALL, FLAGGED)] = (
+        conn.scalar(
+            select(func.count(func.distinct(Flag.comment_id))).where(Flag.resolved.is_(False))
+        )
+        or 0
+    )
+    return {key: n for key, n in counts.items() if n}
+
+
+def rebuild() -> dict[Key, int]:
+    """Replace every counter by a full count; concurrent writers wait on PostgreSQL."""
+    session = db.session
+    session.flush()
+    _pending(session).clear()  # the full count below sees this transaction's changes
+    return rebuild_on(session)
+
+
+def rebuild_on(conn: Any) -> dict[Key, int]:
+    """rebuild() in a Connection or Session of one's own (bench/datagen.py's bulk loads)."""
+    dialect = conn.get_bind().dialect if hasattr(conn, "get_bind") else conn.dialect
+    if dialect.name == "postgresql":
+        conn.execute(text("LOCK TABLE queue_counter IN EXCLUSIVE MODE"))
+    counts = full_count(conn)
+    conn.execute(delete(QueueCounter))
+    if counts:
+        conn.execute(
+            QueueCounter.__table__.insert(),
+            [{"post_id": p, "name": name, "n": n} for (p, name), n in sorted(counts.items())],
+        )
+    return counts
+
+
+# Writing the deltas -----------------------------------------------------------------
+
+
+def apply(session: Session) -> None:
+    """Write this transaction's deltas now: `n = n + delta`, in (post_id, name) order."""
+    session.flush()
+    pending = _pending(session)
+    deltas = sorted((key, d) for key, d in pending.items() if d)
+    pending.clear()
+    if not deltas:
+        return
+    table = QueueCounter.__table__
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.post_id, table.c.name], set_={"n": table.c.n + stmt.excluded.n}
+    )
+    session.execute(stmt, [{"post_id": p, "name": name, "n": d} for (p, name), d in deltas])
+
+
+def _pending(session: Session) -> Counter:
+    return session.info.setdefault(PENDING_KEY, Counter())
+
+
+# The session hooks ------------------------------------------------------------------
+
+
+def install() -> None:
+    """Hook the forum's sessions (once per process, whatever the number of apps)."""
+    for name, hook in HOOKS.items():
+        if not event.contains(ForumSession, name, hook):
+            event.listen(ForumSession, name, hook)
+
+
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    """Status changes and deletions, read before the rows change."""
+    flush: Counter = Counter()
+    session.info[FLUSH_KEY] = flush
+    for obj in session.dirty:
+        if isinstance(obj, Comment):
+            old = _old_status(session, obj)
+            if old is not None and old is not obj.status:
+                flush[(obj.post_id, old.value)] -= 1
+                flush[(obj.post_id, obj.status.value)] += 1
+    for obj in session.deleted:
+        if isinstance(obj, Comment):
+            _count_subtree(session, obj, flush)
+    new_flags = {f.comment_id for f in session.new if isinstance(f, Flag) and not f.resolved}
+    if new_flags:
+        already = flagged_among(sorted(new_flags), session)
+        flush[(ALL, FLAGGED)] += len(new_flags - already)
+
+
+def _after_flush(session: Session, _context: Any) -> None:
+    """New comments (their ids and defaults are known now); the flush's deltas count."""
+    flush = session.info.pop(FLUSH_KEY, Counter())
+    for obj in session.new:
+        if isinstance(obj, Comment):
+            flush[(obj.post_id, Status(obj.status).value)] += 1
+    pending = _pending(session)
+    for (post_id, name), d in flush.items():
+        if d:
+            if post_id != ALL:
+                pending[(post_id, name)] += d
+            pending[(ALL, name)] += d
+
+
+def _old_status(session: Session, comment: Comment) -> Status | None:
+    history = inspect(comment).attrs.status.history
+    if not history.added:
+        return None
+    if history.deleted:
+        return history.deleted[0]
+    return session.scalar(select(Comment.status).where(Comment.id == comment.id))
+
+
+def _count_subtree(session: Session, comment: Comment, flush: Counter) -> None:
+    """A deleted comment goes with its replies (ON DELETE CASCADE) and their flags."""
+    rows = session.execute(
+        select(Comment.id, Comment.status).where(
+            Comment.post_id == comment.post_id,
+            or_(Comment.id == comment.id, Comment.path.startswith(comment.path + "/")),
+        )
+    ).all()
+    for _id, status in rows:
+        flush[(comment.post_id, status.value)] -= 1
+    flush[(ALL, FLAGGED)] -= len(flagged_among([r.id for r in rows], session))
+
+
+def _before_commit(session: Session) -> None:
+    if not session.in_nested_transaction():
+        apply(session)
+
+
+def _after_transaction_create(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        session.info.setdefault(SAVEPOINTS_KEY, {})[transaction] = Counter(_pending(session))
+
+
+def _after_soft_rollback(session: Session, previous: SessionTransaction) -> None:
+    savepoints = session.info.get(SAVEPOINTS_KEY, {})
+    if previous.nested and previous in savepoints:
+        session.info[PENDING_KEY] = savepoints.pop(previous)
+    elif previous.parent is None:
+        _forget(session)
+
+
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    # (A savepoint's copy stays until the transaction ends: this runs before
+    # after_soft_rollback, which needs it.)
+    if transaction.parent is None and not transaction.nested:
+        _forget(session)  # committed (already written) or rolled back
+
+
+def _forget(session: Session) -> None:
+    session.info.pop(PENDING_KEY, None)
+    session.info.pop(FLUSH_KEY, None)
+    session.info.pop(SAVEPOINTS_KEY, None)
+
+
+HOOKS = {
+    "before_flush": _before_flush,
+    "after_flush": _after_flush,
+    "before_commit": _before_commit,
+    "after_transaction_create": _after_transaction_create,
+    "after_soft_rollback": _after_soft_rollback,
+    "after_transaction_end": _after_transaction_end,
+}
