@@ -44,6 +44,7 @@ from forum.services import bans, counters, flags, moderation, queue, undo
 from forum.services import comments as comment_service
 from forum.services.settings import Settings
 from tests.factories import make_comment, make_post, make_user
+from tests.helpers import make_test_app, postgres_database
 
 ACTIONS = ("approve", "reject", "spam", "restore", "delete")
 HOLD_ALL = Settings(moderation_mode="all", min_submit_seconds=0, hold_words=("holdme",))
@@ -282,12 +283,18 @@ def test_deleting_a_subtree_counts_the_replies_the_database_removes(world):
     assert queue.tab_counts()["pending"] == 1
 
 
-def test_interleaved_transactions_lose_no_update(app, world):
+def test_interleaved_transactions_lose_no_update(tmp_path):
     """Two moderators' transactions overlap: both change statuses before either commits;
-    `n = n + delta` at commit keeps both (read-modify-write would keep one)."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has one writer at a time: transactions cannot overlap")
-    post = db.session.get(Post, world["post"])
+    `n = n + delta` at commit keeps both (read-modify-write would keep one). On PostgreSQL
+    in both runs: SQLite has one writer at a time, so its transactions cannot overlap."""
+    with postgres_database("counters") as url, make_test_app(url, tmp_path).app_context():
+        _interleave()
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _interleave() -> None:
+    post = make_post(make_user(Role.MEMBER))
     first, second = (make_comment(post, status=Status.PENDING) for _ in range(2))
     db.session.commit()
     ids = first.id, second.id
