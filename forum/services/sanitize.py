@@ -181,13 +181,13 @@ def excerpt(html_text: str, length: int = 160) -> str:
     return cut.rstrip(" ,;:.!?-\u2013\u2014") + "\u2026"
 
 
-def _sanitize(text: str, policy: Policy) -> SanitizeResult:
+def _sanitize(text: str, policy: Policy, one_parse: bool = True) -> SanitizeResult:
     removed: dict[str, None] = {}
     nodes = flow(Filter(policy, removed, _parser).fragment(normalize_text(text)))
     # The filter above already did the real work; bleach re-checks the result with its own
     # allowlist filter, so a mistake in either one alone does not reach the page.
     check = _bleach_attribute_check(policy, removed)
-    if reparses_the_same(nodes):
+    if one_parse and reparses_the_same(nodes):
         # One parse: the tree's tokens go through bleach's allowlist and linkify filters,
         # exactly as they would after serializing and parsing again (reparses_the_same).
         stream = BleachSanitizerFilter(
