@@ -242,6 +242,9 @@ class Comment(db.Model):
         Index("ix_comment_user_status", "user_id", "status"),
         Index("ix_comment_ip_status", "ip", "status"),
         Index("ix_comment_post_wp_id", "post_id", "wp_id"),
+        # The duplicate check of every submission. Without it SQLite (no ANALYZE statistics)
+        # picks a post_id index and reads every comment of the post.
+        Index("ix_comment_post_body_hash", "post_id", "body_hash"),
         # The queue sorted by spam score.
         Index("ix_comment_status_spam_score", "status", "spam_score", "id"),
     )

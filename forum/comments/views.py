@@ -102,7 +102,7 @@ def create(post_id: int):
         )
     except comment_service.DuplicateComment as dup:
         flash("You already posted that comment.", "info")
-        return redirect(_comment_url(post, dup.existing))
+        return redirect(_comment_url(post, dup.existing, settings))
     except comment_service.InvalidParent as error:
         form.parent_id.errors = [str(error)]
         form.parent_id.data = None
@@ -111,20 +111,19 @@ def create(post_id: int):
         form.body.errors = [str(error)]
         return page.render_post(post, form, 422)
     notifications.comment_submitted(comment)
+    # What the answer needs, read before the commit expires every loaded object (reading
+    # them after it would load the comment, the post and the settings again).
+    target = _comment_url(post, comment, settings)
+    logged = (comment.id, post.id, comment.author_name, comment.ip, comment.status.value)
+    message = _status_message(comment)
     db.session.commit()
     flush_mail_after_response()
-    current_app.logger.info(
-        "comment %s on post %s by %s from %s: %s",
-        comment.id,
-        post.id,
-        comment.author_name,
-        comment.ip,
-        comment.status.value,
-    )
-    if guest and comment.status.value == "pending":
-        session[page.PENDING_KEY] = [*session.get(page.PENDING_KEY, []), comment.id][-50:]
-    flash(*_status_message(comment))
-    response = redirect(_comment_url(post, comment))
+    current_app.logger.info("comment %s on post %s by %s from %s: %s", *logged)
+    comment_id, status = logged[0], logged[-1]
+    if guest and status == "pending":
+        session[page.PENDING_KEY] = [*session.get(page.PENDING_KEY, []), comment_id][-50:]
+    flash(*message)
+    response = redirect(target)
     if guest:
         _remember_author(response, form)
     return response
@@ -160,8 +159,7 @@ def _remember_author(response, form: GuestCommentForm) -> None:
         response.delete_cookie(page.AUTHOR_COOKIE)
 
 
-def _comment_url(post: Post, comment: Comment) -> str:
-    settings = settings_service.load()
+def _comment_url(post: Post, comment: Comment, settings: settings_service.Settings) -> str:
     page = threads.page_of(comment, settings.threads_per_page)
     return url_for(
         "posts.show",
@@ -178,7 +176,7 @@ def permalink(comment_id: int):
     comment = db.get_or_404(Comment, comment_id)
     if not comment.visible:
         abort(404)
-    return redirect(_comment_url(comment.post, comment))
+    return redirect(_comment_url(comment.post, comment, settings_service.load()))
 
 
 @bp.route("/comments/<int:comment_id>/edit", methods=["GET", "POST"])
@@ -204,7 +202,7 @@ def edit(comment_id: int):
         else:
             db.session.commit()
             flash("Your comment was updated.", "success")
-            return redirect(_comment_url(comment.post, comment))
+            return redirect(_comment_url(comment.post, comment, settings))
     return render_template(
         "comments/edit.html",
         form=form,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -400,3 +400,85 @@ def _strip_controls(text: str) -> str:
 
 def clip(name: str, limit: int = 40) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "\u2026"
+
+
+# What a second html5lib parse of the serialized tree would build differently from the tree
+# itself (see reparses_the_same); elements outside KNOWN are not analysed and count as such.
+_KNOWN = frozenset(
+    {"a", "abbr", "b", "blockquote", "code", "del", "em", "i", "q", "s", "strong", "span"}
+    | {"ul", "ol", "li", "pre", "p", "br", "h2", "h3", "h4", "hr", "img", "figure"}
+    | {"figcaption"}
+)
+_HEADINGS = frozenset({"h2", "h3", "h4"})
+# Start tags that close an open <p> (html5lib: "close a p element in button scope").
+_CLOSES_P = BLOCK | {"figure", "figcaption"}
+_SPACE = "\t\n\x0c \r"
+
+
+def reparses_the_same(nodes: list[_Node]) -> bool:
+    """True when html5lib, parsing serialize_top(nodes) again, builds exactly this tree: no
+    element it does not know, no <a> in <a>, no <li> in <li> outside a list, no heading in
+    a heading, no block in <p>, no <pre> whose text starts with the newline it drops."""
+    return all(_stable(node, frozenset()) for node in nodes if isinstance(node, _Element))
+
+
+def _stable(element: _Element, open_tags: frozenset[str]) -> bool:
+    tag = element.tag
+    if tag not in _KNOWN:
+        return False
+    if tag == "a" and "a" in open_tags:
+        return False
+    if tag == "li" and "li" in open_tags:
+        return False
+    if tag in _HEADINGS and open_tags & _HEADINGS:
+        return False
+    if tag in _CLOSES_P and "p" in open_tags:
+        return False
+    children = element.children
+    if tag == "pre" and children and isinstance(children[0], str) and children[0][:1] == "\n":
+        return False
+    inner = open_tags - {"li"} if tag in ("ul", "ol") else open_tags
+    inner = inner | {tag}
+    return all(_stable(child, inner) for child in children if isinstance(child, _Element))
+
+
+def tokens(nodes: list[_Node]) -> Iterator[dict[str, Any]]:
+    """The html5lib token stream (as bleach's tree walker yields it) of serialize_top(nodes)
+    parsed again, without serializing and parsing: text and attribute values come escaped,
+    as bleach's parser (consume_entities=False) leaves them. Only for reparses_the_same."""
+    top: list[_Node] = []
+    for node in nodes:
+        top += (node, "\n")
+    return _tokens(top)
+
+
+def _tokens(nodes: list[_Node]) -> Iterator[dict[str, Any]]:
+    text: list[str] = []
+    for node in nodes:
+        if isinstance(node, str):
+            text.append(node)
+            continue
+        if text:
+            yield from text_tokens(html.escape("".join(text), quote=False))
+            text.clear()
+        attrs = {(None, name): _escape_attribute(value) for name, value in node.attrs}
+        if node.tag in VOID:
+            yield {"type": "EmptyTag", "name": node.tag, "namespace": None, "data": attrs}
+            continue
+        yield {"type": "StartTag", "name": node.tag, "namespace": None, "data": attrs}
+        yield from _tokens(node.children)
+        yield {"type": "EndTag", "name": node.tag, "namespace": None}
+    if text:
+        yield from text_tokens(html.escape("".join(text), quote=False))
+
+
+def text_tokens(data: str) -> Iterator[dict[str, Any]]:
+    """One text node as html5lib's tree walker yields it: space, characters, space."""
+    middle = data.lstrip(_SPACE)
+    if len(middle) < len(data):
+        yield {"type": "SpaceCharacters", "data": data[: len(data) - len(middle)]}
+    right = middle.rstrip(_SPACE)
+    if right:
+        yield {"type": "Characters", "data": right}
+    if len(right) < len(middle):
+        yield {"type": "SpaceCharacters", "data": middle[len(right) :]}

@@ -133,8 +133,7 @@ def submit_comment(
             raise CommentError("Give a name to comment under.")
         email = data.author_email.strip().casefold()
         url = data.author_url.strip()
-    fingerprint = sanitize.body_fingerprint(body.text)
-    duplicate = find_duplicate(post, parent, user, email, fingerprint, settings, now)
+    duplicate = find_duplicate(post, parent, user, email, body.fingerprint, settings, now)
     if duplicate is not None:
         raise DuplicateComment(duplicate)
 
@@ -197,6 +196,7 @@ class Body:
     removed: tuple[str, ...]
     domains: tuple[str, ...]
     link_count: int
+    fingerprint: str
 
 
 def body_of(text: str, body_format: BodyFormat = BodyFormat.HTML) -> Body:
@@ -211,6 +211,7 @@ def body_of(text: str, body_format: BodyFormat = BodyFormat.HTML) -> Body:
         result.removed,
         tuple(sanitize.link_domains(result.html)),
         sanitize.count_links(result.html),
+        sanitize.body_fingerprint(text),
     )
 
 
@@ -244,7 +245,7 @@ def body_columns(body: Body) -> dict[str, object]:
         "body_source": body.text,
         "body_format": body.format,
         "body_html": body.html,
-        "body_hash": sanitize.body_fingerprint(body.text),
+        "body_hash": body.fingerprint,
         "link_domain": body.domains[0][:255] if body.domains else "",
         "sanitizer_report": list(body.removed),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -12,8 +13,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import bleach
-from bleach.html5lib_shim import BleachHTMLParser
-from bleach.linkifier import Linker, build_url_re
+from bleach.html5lib_shim import BleachHTMLParser, BleachHTMLSerializer
+from bleach.html5lib_shim import Filter as _TokenFilter
+from bleach.linkifier import Linker, LinkifyFilter, build_url_re
+from bleach.sanitizer import BleachSanitizerFilter
 
 from forum.services._sanitize_tree import (
     BLOCK,
@@ -31,7 +34,10 @@ from forum.services._sanitize_tree import (
     flow,
     image_attribute_ok,
     is_invisible,
+    reparses_the_same,
     serialize_top,
+    text_tokens,
+    tokens,
     url_problem,
 )
 
@@ -148,13 +154,28 @@ def body_fingerprint(text: str) -> str:
     """Return a sha256 hex digest that ignores case, markup, punctuation and spacing."""
     plain = unicodedata.normalize("NFKC", _plain_text(normalize_text(text)))
     plain = unicodedata.normalize("NFKC", plain.casefold())
-    kept = []
-    for ch in plain:
-        category = unicodedata.category(ch)
+    kept = plain.translate(_FINGERPRINT_CHARACTERS)
+    return hashlib.sha256(" ".join(kept.split()).encode()).hexdigest()
+
+
+class _FingerprintCharacters(dict[int, str]):
+    """str.translate table, filled as characters are met: punctuation, symbols and format
+    characters go, separators and other controls become a space, the rest stays."""
+
+    def __missing__(self, code: int) -> str:
+        category = unicodedata.category(chr(code))
         if category[0] in "PS" or category == "Cf":
-            continue
-        kept.append(" " if category[0] in "ZC" else ch)
-    return hashlib.sha256(" ".join("".join(kept).split()).encode()).hexdigest()
+            kept = ""
+        else:
+            kept = " " if category[0] in "ZC" else chr(code)
+        if len(self) < _FINGERPRINT_CACHE:
+            self[code] = kept
+        return kept
+
+
+# Enough for every script a forum meets; beyond it characters are looked up each time.
+_FINGERPRINT_CACHE = 20_000
+_FINGERPRINT_CHARACTERS = _FingerprintCharacters()
 
 
 def excerpt(html_text: str, length: int = 160) -> str:
@@ -174,16 +195,36 @@ def excerpt(html_text: str, length: int = 160) -> str:
     return cut.rstrip(" ,;:.!?-\u2013\u2014") + "\u2026"
 
 
-def _sanitize(text: str, policy: Policy) -> SanitizeResult:
+def _sanitize(text: str, policy: Policy, one_parse: bool = True) -> SanitizeResult:
     removed: dict[str, None] = {}
-    nodes = Filter(policy, removed, _Parser).fragment(normalize_text(text))
-    markup = serialize_top(flow(nodes))
-    # The filter above already did the real work; bleach re-checks its output on its own
-    # parse, so a mistake in either one alone does not reach the page.
+    nodes = flow(Filter(policy, removed, _parser).fragment(normalize_text(text)))
+    # The filter above already did the real work; bleach re-checks the result with its own
+    # allowlist filter, so a mistake in either one alone does not reach the page.
+    check = _bleach_attribute_check(policy, removed)
+    if one_parse and reparses_the_same(nodes):
+        # One parse: the tree's tokens go through bleach's allowlist and linkify filters,
+        # exactly as they would after serializing and parsing again (reparses_the_same).
+        stream = BleachSanitizerFilter(
+            tokens(nodes),
+            allowed_tags=policy.tags,
+            attributes=check,
+            allowed_protocols=SCHEMES,
+            strip_disallowed_tags=True,
+            strip_html_comments=True,
+        )
+        linked = LinkifyFilter(
+            _AsReparsed(stream),
+            callbacks=[_link_attributes],
+            parse_email=False,
+            url_re=_LINKIFY_URL_RE,
+        )
+        return SanitizeResult(_serializer().render(linked).strip(), _summary(removed))
+    # Markup html5lib would build differently on a second parse (<a> in <a> once a <table>
+    # between them is gone, say): serialize and let bleach parse it, as it will be read.
     cleaned = bleach.clean(
-        markup,
+        serialize_top(nodes),
         tags=policy.tags,
-        attributes=_bleach_attribute_check(policy, removed),
+        attributes=check,
         protocols=SCHEMES,
         strip=True,
         strip_comments=True,
@@ -192,6 +233,63 @@ def _sanitize(text: str, policy: Policy) -> SanitizeResult:
     # out as "&amp;lt;", one more layer on every pass), so URLs in code get linked as well.
     linker = Linker(callbacks=[_link_attributes], parse_email=False, url_re=_LINKIFY_URL_RE)
     return SanitizeResult(linker.linkify(cleaned).strip(), _summary(removed))
+
+
+# html5lib's parser and serializer keep state while they work, so like bleach's Cleaner
+# they are not shared between threads; one of each per thread is cheaper than one per use
+# (bench/NOTES.md, "Sanitizer: one parse").
+_PER_THREAD = threading.local()
+
+
+def _parser(allowed: frozenset[str], note: Callable[[str], None]) -> _Parser:
+    parser = getattr(_PER_THREAD, "parser", None)
+    if parser is None:
+        parser = _PER_THREAD.parser = _Parser()
+    parser.allowed = allowed
+    parser.note = note
+    return parser
+
+
+def _serializer() -> BleachHTMLSerializer:
+    serializer = getattr(_PER_THREAD, "serializer", None)
+    if serializer is None:
+        # Linker's own settings, so the output is byte for byte what bleach.linkify writes.
+        serializer = _PER_THREAD.serializer = BleachHTMLSerializer(
+            quote_attr_values="always",
+            omit_optional_tags=False,
+            resolve_entities=False,
+            sanitize=False,
+            alphabetical_attributes=False,
+        )
+    return serializer
+
+
+class _AsReparsed(_TokenFilter):
+    """Text tokens as bleach would see them after serializing the allowlist filter's output
+    and parsing it again: entities written back, each text node one run of tokens."""
+
+    def __iter__(self) -> Any:
+        text: list[str] = []
+        for token in super().__iter__():
+            kind = token["type"]
+            if kind == "Characters":
+                text.append(_escape_text(token["data"]))
+            elif kind == "SpaceCharacters":
+                text.append(token["data"])
+            elif kind == "Entity":
+                text.append(f"&{token['name']};")
+            else:
+                if text:
+                    yield from text_tokens("".join(text))
+                    text.clear()
+                yield token
+        if text:
+            yield from text_tokens("".join(text))
+
+
+def _escape_text(data: str) -> str:
+    # html5lib's serializer escapes text with xml.sax.saxutils.escape: &, < and > only.
+    return data.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _summary(removed: dict[str, None]) -> tuple[str, ...]:
@@ -206,12 +304,12 @@ def _summary(removed: dict[str, None]) -> tuple[str, ...]:
 class _Parser(BleachHTMLParser):
     """bleach's html5lib parser, also reporting tags that never reach the tree."""
 
-    def __init__(self, allowed: frozenset[str], note: Callable[[str], None]) -> None:
+    def __init__(self) -> None:
         # bleach's parser is html5lib plus fixes that keep "a <b" as text instead of eating
         # it; tags=None switches its own allowlist off so the filter sees every element.
         super().__init__(tags=None, strip=False, consume_entities=True, namespaceHTMLElements=False)
-        self.allowed = allowed
-        self.note = note
+        self.allowed: frozenset[str] = frozenset()
+        self.note: Callable[[str], None] = _ignore
 
     def parseError(self, errorcode: str = "XXX-undefined-error", datavars: Any = None) -> None:
         """Report tags the tree builder ignores (<body>, stray </title>) and tags cut by EOF."""
@@ -223,6 +321,10 @@ class _Parser(BleachHTMLParser):
             self.note(f"tag <{clip(name)}>")
         if errorcode in _EOF_IN_TAG:
             self.note("unfinished tag at the end")
+
+
+def _ignore(_item: str) -> None:
+    pass
 
 
 def _bleach_attribute_check(

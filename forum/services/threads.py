@@ -199,10 +199,15 @@ def page_of(comment: Comment, per_page: int) -> int:
     """The page of the post that shows this comment's thread (pingbacks, and replies to
     them, are on the last page)."""
     root_path = comment.path.split("/", 1)[0]
-    in_path = [int(segment) for segment in comment.path.split("/") if segment]
-    under_ping = db.session.scalar(
-        select(func.count(Comment.id)).where(
-            Comment.id.in_(in_path), Comment.kind != CommentKind.COMMENT
+    above = [int(segment) for segment in comment.path.split("/") if segment]
+    above = [comment_id for comment_id in above if comment_id != comment.id]
+    # The comment's own kind is known; a new top-level comment needs no query for it.
+    under_ping = comment.kind is not CommentKind.COMMENT or (
+        bool(above)
+        and db.session.scalar(
+            select(func.count(Comment.id)).where(
+                Comment.id.in_(above), Comment.kind != CommentKind.COMMENT
+            )
         )
     )
     if under_ping:

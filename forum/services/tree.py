@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from forum.extensions import db
 from forum.models import PATH_SEGMENT_WIDTH, Comment, Status
@@ -31,11 +32,20 @@ def path_of(comment_id: int, parent_path: str | None) -> str:
 def place_in_thread(comment: Comment, parent: Comment | None) -> None:
     """Give a new comment its parent, id, depth, path and visibility (flushes)."""
     comment.parent = parent
+    comment.depth = parent.depth + 1 if parent else 0
+    comment.visible = comment.status is Status.APPROVED and (parent is None or parent.visible)
     db.session.add(comment)
     db.session.flush()
-    comment.depth = parent.depth + 1 if parent else 0
-    comment.path = path_of(comment.id, parent.path if parent else None)
-    comment.visible = comment.status is Status.APPROVED and (parent is None or parent.visible)
+    # The path holds the new id: one UPDATE statement, and the object told it is stored
+    # (cheaper than leaving it dirty for a second flush of the whole unit of work).
+    path = path_of(comment.id, parent.path if parent else None)
+    db.session.execute(
+        update(Comment)
+        .where(Comment.id == comment.id)
+        .values(path=path)
+        .execution_options(synchronize_session=False)
+    )
+    set_committed_value(comment, "path", path)
 
 
 def refresh_visibility(comment: Comment) -> None:
