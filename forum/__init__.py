@@ -27,10 +27,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     finish_config(app)
 
-    from forum import cli, errors, security, web
+    from forum import cli, errors, pagecache, security, web
     from forum.extensions import init_extensions
+    from forum.services import versions
 
     init_extensions(app)
+    versions.init_app(app)
+    pagecache.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     web.init_app(app)

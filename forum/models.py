@@ -431,3 +431,13 @@ class SpamLesson(db.Model):
     bias_step: Mapped[float] = mapped_column(Float, default=0.0)
     features: Mapped[list[int]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PageVersion(db.Model):
+    """What readers see, versioned: bumped in the same transaction as every change a reader
+    could see (services/versions.py). `scope` is a post id, or SITE (any change: the front
+    page and the feeds) or GLOBAL (settings, tags, names: every page)."""
+
+    scope: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[float] = mapped_column(Float, default=0.0)  # Unix time of the bump

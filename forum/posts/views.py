@@ -20,7 +20,7 @@ from forum.forms import ActionForm
 from forum.ids import id_arg
 from forum.models import BodyFormat, Post, Tag
 from forum.posts.forms import PostForm
-from forum.posts.page import comment_form_for, render_post
+from forum.posts.page import show_post
 from forum.services import markdown, sanitize
 from forum.services import posts as post_service
 from forum.web import page_arg, paginate_or_404
@@ -60,14 +60,7 @@ def _post_list(tag: Tag | None):
 @bp.get("/posts/<int:post_id>/<slug>")
 def show(post_id: int, slug: str | None = None):
     """A post and one page of its discussion."""
-    post = db.get_or_404(Post, post_id)
-    page = page_arg()
-    if slug != post.slug:
-        return redirect(
-            url_for("posts.show", post_id=post.id, slug=post.slug, page=page if page > 1 else None),
-            301,
-        )
-    return render_post(post, comment_form_for(post, id_arg("reply_to")), page=page)
+    return show_post(post_id, slug, page_arg(), id_arg("reply_to"))
 
 
 @bp.route("/posts/new", methods=["GET", "POST"])
