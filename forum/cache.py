@@ -107,9 +107,10 @@ class RedisCache:
     policy); each entry also expires after `ttl` seconds, since newer versions leave old
     keys behind. Redis being down is a miss, never an error page."""
 
-    def __init__(self, url: str, ttl: int, max_entry_bytes: int) -> None:
+    def __init__(self, url: str, ttl: int, max_entry_bytes: int, prefix: str = "") -> None:
         import redis
 
+        self.prefix = f"{REDIS_PREFIX}{prefix}:"
         self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self._errors = (redis.RedisError, OSError)
         self.ttl = ttl
@@ -117,7 +118,7 @@ class RedisCache:
 
     def get(self, key: str) -> Entry | None:
         try:
-            data = self._redis.get(REDIS_PREFIX + key)
+            data = self._redis.get(self.prefix + key)
         except self._errors as error:
             logger.warning("page cache: Redis get failed: %s", error)
             return None
@@ -127,13 +128,13 @@ class RedisCache:
         if entry.size > self.max_entry_bytes:
             return
         try:
-            self._redis.set(REDIS_PREFIX + key, entry.dumps(), ex=self.ttl)
+            self._redis.set(self.prefix + key, entry.dumps(), ex=self.ttl)
         except self._errors as error:
             logger.warning("page cache: Redis set failed: %s", error)
 
     def clear(self) -> None:
         try:
-            keys = list(self._redis.scan_iter(REDIS_PREFIX + "*", count=1000))
+            keys = list(self._redis.scan_iter(self.prefix + "*", count=1000))
             if keys:
                 self._redis.delete(*keys)
         except self._errors as error:
@@ -153,11 +154,11 @@ class NoCache:
         return None
 
 
-def make_backend(url: str | None, max_bytes: int, ttl: int) -> Backend:
+def make_backend(url: str | None, max_bytes: int, ttl: int, prefix: str = "") -> Backend:
     if max_bytes <= 0:
         return NoCache()
     if url:
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(f"FORUM_CACHE_URL must be a redis:// URL, not {url!r}")
-        return RedisCache(url, ttl, max_bytes // 4)
+        return RedisCache(url, ttl, max_bytes // 4, prefix)
     return MemoryCache(max_bytes)

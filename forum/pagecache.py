@@ -20,12 +20,15 @@ without a token (If-None-Match wins when both are sent).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
+import json
 import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from flask import Flask, Response, current_app, g, request, session
 from flask_login import current_user
@@ -61,11 +64,25 @@ class PageCache:
 
 def init_app(app: Flask) -> None:
     backend = make_backend(
-        app.config["CACHE_URL"], app.config["PAGE_CACHE_BYTES"], app.config["PAGE_CACHE_TTL"]
+        app.config["CACHE_URL"],
+        app.config["PAGE_CACHE_BYTES"],
+        app.config["PAGE_CACHE_TTL"],
+        prefix=fingerprint(app) if app.config["CACHE_URL"] else "",
     )
     secret = str(app.config["SECRET_KEY"]).encode()
     mark = "pc" + hmac.new(secret, b"page-cache-marker", hashlib.sha256).hexdigest()[:24]
     app.extensions["page_cache"] = PageCache(backend, mark)
+
+
+def fingerprint(app: Flask) -> str:
+    """This deployment: its code, templates and plain settings (the database's address and
+    the secret key among them). Redis keys start with it, so pages rendered by another
+    release, configuration or forum sharing the server are never served."""
+    digest = hashlib.sha256(_code_digest(app.root_path).encode())
+    plain = (str, int, float, bool, type(None))
+    settings = sorted((k, v) for k, v in app.config.items() if isinstance(v, plain))
+    digest.update(json.dumps(settings, default=str).encode())
+    return digest.hexdigest()[:16]
 
 
 def cache() -> PageCache:
@@ -141,6 +158,18 @@ def respond(
         etag = _etag(key, session.get(CSRF_FIELD) if bound else "")
         _validators(response, etag, changed_at, cache_control)
     return response
+
+
+@functools.cache
+def _code_digest(root_path: str) -> str:
+    digest = hashlib.sha256()
+    root = Path(root_path)
+    for folder, pattern in ((root, "*.py"), (root.parent / "templates", "*")):
+        for path in sorted(folder.rglob(pattern)):
+            if path.is_file():
+                digest.update(path.relative_to(folder).as_posix().encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _etag(key: str, csrf_secret: str) -> str:

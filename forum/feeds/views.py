@@ -71,14 +71,14 @@ def _cached(name: str, build: Callable[[], Response]) -> Response:
     """Every reader shares one rendering of a feed per site version (any change a reader
     could see bumps it), with ETag and Last-Modified for feed readers."""
     seen = versions.current()
-    key = f"feed:{name}:{seen.site}"
+    key = f"feed:{name}:{seen.site_key}"
     pc = pagecache.cache()
     entry = pc.backend.get(key)
     if entry is None:
         entry = pc.entry(build().get_data(), mimetype=ATOM_TYPE)
         pc.backend.set(key, entry)
     return pagecache.respond(
-        entry, key, seen.changed_at, conditional=True, shared=True, cache_control="no-cache"
+        entry, key, seen.site_changed_at, conditional=True, shared=True, cache_control="no-cache"
     )
 
 

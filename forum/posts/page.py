@@ -150,7 +150,7 @@ def show_post(post_id: int, slug: str | None, page: int, reply_to: int | None) -
     return pagecache.respond(
         entry,
         key,
-        seen.changed_at,
+        seen.thread_changed_at,
         conditional=anonymous,
         cache_control="private, no-cache" if anonymous else None,
     )

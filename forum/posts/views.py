@@ -46,7 +46,7 @@ def _cached_list(slug: str | None):
     if pagecache.viewer_variant(frozenset(), {}, members=False) is None:
         return _post_list(slug)
     seen = versions.current()
-    key = f"list:{seen.site}:{slug or ''}:{page_arg()}"
+    key = f"list:{seen.site_key}:{slug or ''}:{page_arg()}"
     pc = pagecache.cache()
     entry = pc.backend.get(key)
     if entry is None:
@@ -54,7 +54,7 @@ def _cached_list(slug: str | None):
             entry = pc.entry(_post_list(slug).encode())
         pc.backend.set(key, entry)
     return pagecache.respond(
-        entry, key, seen.changed_at, conditional=True, shared=True, cache_control="no-cache"
+        entry, key, seen.site_changed_at, conditional=True, shared=True, cache_control="no-cache"
     )
 
 

@@ -41,14 +41,27 @@ USER_SHOWN = ("username", "display_name")
 
 @dataclass(frozen=True)
 class Versions:
-    post: int
-    global_: int
-    site: int
-    changed_at: float  # Unix time of the latest bump among the scopes read (0: never)
+    post: tuple[int, float]  # (version, Unix time of its latest bump; 0.0: never)
+    global_: tuple[int, float]
+    site: tuple[int, float]
 
+    # Keys carry the bump times too: a database restored from a backup counts the same
+    # version numbers again, for other contents, but never at the same moments.
     @property
     def thread_key(self) -> str:
-        return f"{self.post}.{self.global_}"
+        return f"{self.post[0]}.{self.post[1]!r}.{self.global_[0]}.{self.global_[1]!r}"
+
+    @property
+    def site_key(self) -> str:
+        return f"{self.site[0]}.{self.site[1]!r}"
+
+    @property
+    def thread_changed_at(self) -> float:
+        return max(self.post[1], self.global_[1])
+
+    @property
+    def site_changed_at(self) -> float:
+        return self.site[1]
 
 
 def current(post_id: int | None = None) -> Versions:
@@ -62,11 +75,12 @@ def current(post_id: int | None = None) -> Versions:
             )
         )
     }
-    post = found.get(post_id, (0, 0.0)) if post_id is not None else (0, 0.0)
-    glob = found.get(GLOBAL, (0, 0.0))
-    site = found.get(SITE, (0, 0.0))
-    changed = site[1] if post_id is None else max(post[1], glob[1])
-    return Versions(post[0], glob[0], site[0], changed)
+    never = (0, 0.0)
+    return Versions(
+        found.get(post_id, never) if post_id is not None else never,
+        found.get(GLOBAL, never),
+        found.get(SITE, never),
+    )
 
 
 def bump(session: Session, scopes: Iterable[int]) -> None:
