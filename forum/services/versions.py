@@ -117,7 +117,9 @@ def _pending(session: Session) -> set[int]:
 def _after_flush(session: Session, _context: Any) -> None:
     scopes = _pending(session)
     deleted = session.deleted
-    for obj in chain(session.new, session.dirty, deleted):
+    # Only objects with a net change: setting an attribute to the value it had is no change.
+    changed = (obj for obj in session.dirty if session.is_modified(obj))
+    for obj in chain(session.new, changed, deleted):
         if isinstance(obj, Comment):
             post_id = inspect(obj).dict.get("post_id")
             scopes.add(post_id if post_id is not None else GLOBAL)
