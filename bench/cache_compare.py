@@ -66,9 +66,12 @@ def main() -> None:
     with app.app_context():
         posts = {
             size: db.session.scalar(
-                select(Post).join(Comment).group_by(Post.id).having(
-                    db.func.count(Comment.id) >= size
-                ).order_by(db.func.count(Comment.id)).limit(1)
+                select(Post)
+                .join(Comment)
+                .group_by(Post.id)
+                .having(db.func.count(Comment.id) >= size)
+                .order_by(db.func.count(Comment.id))
+                .limit(1)
             )
             for size in SIZES
         }
