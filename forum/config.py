@@ -88,7 +88,7 @@ DEFAULTS: dict[str, Any] = {
     # is a redis:// URL (entries expire after PAGE_CACHE_TTL seconds; bound Redis itself
     # with maxmemory and an LRU policy).
     "CACHE_URL": None,
-    "PAGE_CACHE_BYTES": 32 * 1024 * 1024,
+    "PAGE_CACHE_BYTES": 16 * 1024 * 1024,
     "PAGE_CACHE_TTL": 24 * 3600,
     # Mail (Flask-Mail)
     "MAIL_SERVER": "localhost",
