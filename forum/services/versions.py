@@ -99,7 +99,7 @@ def bump(session: Session, scopes: Iterable[int]) -> None:
         index_elements=[table.c.scope],
         set_={"version": table.c.version + 1, "changed_at": stmt.excluded.changed_at},
     )
-    session.execute(stmt)
+    session.connection().execute(stmt)
 
 
 def init_app(_app: Any) -> None:
@@ -108,13 +108,24 @@ def init_app(_app: Any) -> None:
         ("after_flush", _after_flush),
         ("do_orm_execute", _on_execute),
         ("before_commit", _before_commit),
+        ("after_transaction_end", _after_transaction_end),
     ):
         if not event.contains(Session, name, listener):
             event.listen(Session, name, listener)
 
 
+COMMITTING_KEY = "page_scopes_committing"
+
+
 def _pending(session: Session) -> set[int]:
     return session.info.setdefault(SCOPES_KEY, set())
+
+
+def _bump_now_if_committing(session: Session) -> None:
+    """A change made after the commit's own bump (another before_commit listener) is
+    bumped at once, still inside the transaction."""
+    if session.info.get(COMMITTING_KEY) and session.info.get(SCOPES_KEY):
+        bump(session, session.info.pop(SCOPES_KEY))
 
 
 def _after_flush(session: Session, _context: Any) -> None:
@@ -132,6 +143,7 @@ def _after_flush(session: Session, _context: Any) -> None:
             isinstance(obj, User) and _name_changed(obj, deleted)
         ):
             scopes.add(GLOBAL)
+    _bump_now_if_committing(session)
 
 
 def _name_changed(user: User, deleted: Any) -> bool:
@@ -146,10 +158,18 @@ def _on_execute(state: Any) -> None:
     table = getattr(getattr(state.statement, "table", None), "name", None)
     if table in SHOWN_TABLES:
         _pending(state.session).update(state.execution_options.get(SCOPES_KEY, (GLOBAL,)))
+        _bump_now_if_committing(state.session)
 
 
 def _before_commit(session: Session) -> None:
     session.flush()
+    session.info[COMMITTING_KEY] = True
     scopes = session.info.pop(SCOPES_KEY, None)
     if scopes:
         bump(session, scopes)
+
+
+def _after_transaction_end(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(COMMITTING_KEY, None)
+        session.info.pop(SCOPES_KEY, None)  # committed (bumped) or rolled back with it
