@@ -6,7 +6,8 @@ Builds (or reuses) a SQLite database under bench/out/ with the bench's 10-, 100-
 1,000-comment threads, then reports the best CPU time of 9 GETs for each thread page
 (anonymous and signed-in member), the front page, a tag page and the three feeds, each
 beside the bare-Flask page of the same bytes (bench/baseline_app.py), and the ratio.
-`--no-cache` sets PAGE_CACHE_BYTES=0 (the cache off) for the "before" figures.
+`--no-cache` sets PAGE_CACHE_BYTES=0 (the cache off) for the "before" figures; `--miss`
+keeps the cache on but makes every lookup miss (the cost of rendering and storing).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument("--miss", action="store_true")
     args = parser.parse_args()
     out = HERE / "out"
     out.mkdir(exist_ok=True)
@@ -63,6 +65,8 @@ def main() -> None:
 
     config = {"PAGE_CACHE_BYTES": 0} if args.no_cache else {}
     app = inprocess.forum_app(url, **config)
+    if args.miss:
+        app.extensions["page_cache"].backend.get = lambda key: None
     with app.app_context():
         posts = {
             size: db.session.scalar(
