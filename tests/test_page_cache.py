@@ -13,6 +13,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
@@ -134,7 +135,7 @@ def setting(world):
 
 def close_after_days(world):
     settings_service.save({"close_after_days": 1})
-    db.session.get(Post, world["post"]).created_at -= __import__("datetime").timedelta(days=3)
+    db.session.get(Post, world["post"]).created_at -= timedelta(days=3)
 
 
 def post_edit(world):
@@ -281,6 +282,25 @@ def test_a_cached_page_costs_one_query_for_an_anonymous_reader(app, world):
     with count_queries(app) as statements:
         assert client.get(world["path"]).status_code == 200
     assert len(statements) == 1, statements  # the versions
+
+
+def test_a_page_that_closes_by_itself_expires_then_and_stays_cached_after(app, world, monkeypatch):
+    import time as real_time
+
+    with app.app_context():
+        settings_service.save({"close_after_days": 1})
+        post = db.session.get(Post, world["post"])
+        closes = post.created_at.timestamp() + 86400
+        db.session.commit()
+    client = app.test_client()
+    assert "Comments are closed." not in client.get(world["path"]).text
+    monkeypatch.setattr(real_time, "time", lambda: closes + 1)
+    later = datetime.fromtimestamp(closes + 1, UTC)
+    monkeypatch.setattr("forum.services.comments.utcnow", lambda: later)
+    assert "Comments are closed." in client.get(world["path"]).text
+    with count_queries(app) as statements:
+        assert "Comments are closed." in client.get(world["path"]).text
+    assert len(statements) == 1
 
 
 def test_moderators_and_flashes_are_never_served_from_the_cache(app, world):

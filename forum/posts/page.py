@@ -170,8 +170,10 @@ def _redirect_to_slug(post: Post, page: int):
 
 
 def _closes_at(post: Post) -> float:
-    """When an open post closes by itself (a cached page showing the form expires then)."""
+    """When an open post closes by itself (a cached page showing the form expires then);
+    never for a page that already says "closed"."""
     days = settings_service.load().close_after_days
     if not post.comments_open or not days:
         return float("inf")
-    return (post.created_at + timedelta(days=days)).timestamp()
+    closes = (post.created_at + timedelta(days=days)).timestamp()
+    return closes if closes > time.time() else float("inf")
