@@ -96,6 +96,7 @@ def main() -> None:
     pages += [(f"thread {s} member", signed, paths[s]) for s in SIZES]
     pages += [
         ("front page", anon, "/"),
+        ("front page member", signed, "/"),
         ("tag page", anon, tag_path),
         ("posts feed", anon, "/feed.atom"),
         ("comments feed", anon, "/comments/feed.atom"),

@@ -233,13 +233,19 @@ def test_no_cached_list_or_feed_outlives_a_change(app, world, path, kind):
     assert (after.data != before) is shown
 
 
-def test_tag_rename_reaches_the_front_page_and_the_tag_page(app, world):
+@pytest.mark.parametrize("viewer", ["anonymous", "member"])
+def test_tag_rename_reaches_the_front_page_and_the_tag_page(app, world, viewer):
     client = app.test_client()
+    if viewer == "member":
+        login_as(client, world["member"])
     for path in ("/", "/tags/cached"):
         assert "Renamed tag" not in client.get(path).text
     in_app(app, tag_renamed, world)
     for path in ("/", "/tags/cached"):
-        assert "Renamed tag" in client.get(path).text
+        page = client.get(path)
+        assert "Renamed tag" in page.text
+        assert normalized(page.data) == normalized(uncached(app, client, path).data)
+        assert ("ETag" in page.headers) is (viewer == "anonymous")
 
 
 def test_a_new_comment_with_moderation_off_shows_at_once(app, world):

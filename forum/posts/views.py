@@ -42,19 +42,26 @@ def tag(slug: str):
 
 
 def _cached_list(slug: str | None):
-    """Anonymous readers share one rendering per site version (members: rendered)."""
-    if pagecache.viewer_variant(frozenset(), {}, members=False) is None:
+    """Anonymous readers share one rendering per site version; each member has one."""
+    variant = pagecache.viewer_variant(frozenset(), {})
+    if variant is None:
         return _post_list(slug)
     seen = versions.current()
-    key = f"list:{seen.site_key}:{slug or ''}:{page_arg()}"
+    key = f"list:{seen.site_key}:{slug or ''}:{page_arg()}:{variant}"
     pc = pagecache.cache()
     entry = pc.backend.get(key)
     if entry is None:
         with pagecache.markers():
             entry = pc.entry(_post_list(slug).encode())
         pc.backend.set(key, entry)
+    anonymous = variant == "a"
     return pagecache.respond(
-        entry, key, seen.site_changed_at, conditional=True, shared=True, cache_control="no-cache"
+        entry,
+        key,
+        seen.site_changed_at,
+        conditional=anonymous,
+        shared=anonymous,
+        cache_control="no-cache" if anonymous else None,
     )
 
 
