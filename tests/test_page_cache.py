@@ -555,6 +555,9 @@ def redis_apps(database_url, tmp_path):
         db.create_all()
     yield apps
     apps[0].extensions["page_cache"].backend.clear()
+    with apps[1].app_context():  # the second worker's connections, closed before GC does
+        db.session.remove()
+        db.engine.dispose()
     if database_url is not None:
         empty_database(apps[0], database_url)
         return
