@@ -27,12 +27,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     finish_config(app)
 
-    from forum import cli, errors, security, web
+    from forum import cli, errors, pagecache, security, web
     from forum.extensions import init_extensions
-    from forum.services import counters
+    from forum.services import counters, versions
 
     init_extensions(app)
     counters.install()
+    versions.init_app(app)
+    pagecache.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     web.init_app(app)

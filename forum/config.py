@@ -83,6 +83,13 @@ DEFAULTS: dict[str, Any] = {
     # or a comma-separated string. Unset: the base URL's host, plus localhost, 127.0.0.1
     # and ::1 when the base URL is itself local.
     "TRUSTED_HOSTS": None,
+    # Rendered pages kept between requests (forum/pagecache.py): in this process within
+    # PAGE_CACHE_BYTES (0 turns the cache off), or in Redis for every worker when CACHE_URL
+    # is a redis:// URL (entries expire after PAGE_CACHE_TTL seconds; bound Redis itself
+    # with maxmemory and an LRU policy).
+    "CACHE_URL": None,
+    "PAGE_CACHE_BYTES": 16 * 1024 * 1024,
+    "PAGE_CACHE_TTL": 24 * 3600,
     # Mail (Flask-Mail)
     "MAIL_SERVER": "localhost",
     "MAIL_PORT": 25,

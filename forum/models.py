@@ -444,3 +444,13 @@ class QueueCounter(db.Model):
     post_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # 0: all
     name: Mapped[str] = mapped_column(String(16), primary_key=True)  # a Status, or "flagged"
     n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PageVersion(db.Model):
+    """What readers see, versioned: bumped in the same transaction as every change a reader
+    could see (services/versions.py). `scope` is a post id, or SITE (any change: the front
+    page and the feeds) or GLOBAL (settings, tags, names: every page)."""
+
+    scope: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[float] = mapped_column(Float, default=0.0)  # Unix time of the bump

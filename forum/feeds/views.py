@@ -11,7 +11,7 @@ import re
 
 # bandit B405 is about parsing untrusted XML; this module only builds XML.
 import xml.etree.ElementTree as ET  # nosec B405
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,10 +19,12 @@ from flask import Blueprint, Response, current_app
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from forum import pagecache
 from forum.extensions import db
 from forum.links import absolute_url_for
 from forum.models import Comment, CommentKind, Post, Tag, utcnow
 from forum.services import posts as post_service
+from forum.services import versions
 
 bp = Blueprint("feeds", __name__)
 
@@ -50,6 +52,37 @@ class Entry:
 @bp.get("/feed.atom")
 def posts():
     """The newest posts."""
+    return _cached("posts", _posts)
+
+
+@bp.get("/comments/feed.atom")
+def comments():
+    """The newest comments readers can see, on any post."""
+    return _cached("comments", _comments)
+
+
+@bp.get("/posts/<int:post_id>/feed.atom")
+def post_comments(post_id: int):
+    """The newest comments readers can see on one post."""
+    return _cached(f"post{post_id}", lambda: _post_comments(post_id))
+
+
+def _cached(name: str, build: Callable[[], Response]) -> Response:
+    """Every reader shares one rendering of a feed per site version (any change a reader
+    could see bumps it), with ETag and Last-Modified for feed readers."""
+    seen = versions.current()
+    key = f"feed:{name}:{seen.site_key}"
+    pc = pagecache.cache()
+    entry = pc.backend.get(key)
+    if entry is None:
+        entry = pc.entry(build().get_data(), mimetype=ATOM_TYPE)
+        pc.backend.set(key, entry)
+    return pagecache.respond(
+        entry, key, seen.site_changed_at, conditional=True, shared=True, cache_control="no-cache"
+    )
+
+
+def _posts() -> Response:
     recent = db.session.scalars(post_service.recent_posts().limit(POSTS_IN_FEED)).all()
     entries = [_post_entry(post) for post in recent]
     return _atom(
@@ -60,9 +93,7 @@ def posts():
     )
 
 
-@bp.get("/comments/feed.atom")
-def comments():
-    """The newest comments readers can see, on any post."""
+def _comments() -> Response:
     recent = db.session.scalars(
         _visible_comments().options(joinedload(Comment.post)).limit(COMMENTS_IN_FEED)
     ).all()
@@ -74,9 +105,7 @@ def comments():
     )
 
 
-@bp.get("/posts/<int:post_id>/feed.atom")
-def post_comments(post_id: int):
-    """The newest comments readers can see on one post."""
+def _post_comments(post_id: int) -> Response:
     post = db.get_or_404(Post, post_id)
     recent = db.session.scalars(
         _visible_comments().where(Comment.post_id == post.id).limit(COMMENTS_IN_FEED)

@@ -8,18 +8,30 @@ refused form and its errors.
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
-from flask import abort, current_app, make_response, render_template, request, session
+from flask import (
+    Response,
+    abort,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from forum import pagecache
 from forum.comments.forms import CommentForm, GuestCommentForm
 from forum.extensions import db
 from forum.forms import ActionForm
 from forum.models import Comment, Post
 from forum.services import comments as comment_service
 from forum.services import settings as settings_service
-from forum.services import threads
+from forum.services import threads, versions
 
 AUTHOR_COOKIE = "comment_author"
 PENDING_KEY = "pending_comments"
@@ -59,7 +71,7 @@ def comment_form_for(post: Post, reply_to: int | None = None) -> CommentForm:
         form.author_url.data = author.get("url", "")
         form.remember.data = bool(author)
     form.parent_id.data = reply_to
-    form.rendered_at.data = serializer("comment-form").dumps(time.time())
+    form.rendered_at.data = pagecache.form_stamp()
     return form
 
 
@@ -68,7 +80,8 @@ def seconds_since_rendered(token: str) -> float | None:
     if not token:
         return None
     try:
-        return max(0.0, time.time() - float(serializer("comment-form").loads(token)))
+        stamp = float(serializer(pagecache.STAMP_SALT).loads(token))
+        return max(0.0, time.time() - stamp)
     except (BadSignature, TypeError, ValueError):
         return 0.0
 
@@ -108,3 +121,59 @@ def render_post(post: Post, form: CommentForm, status: int = 200, page: int = 1,
         **extra,
     )
     return make_response(body, status)
+
+
+def show_post(post_id: int, slug: str | None, page: int, reply_to: int | None) -> Response:
+    """The post page for a GET: from the render cache when this kind of reader has seen
+    this page at these versions (no query but the versions', and the user's for members),
+    rendered and kept otherwise. A reply form (?reply_to=) is always rendered."""
+    variant = None
+    if reply_to is None:
+        variant = pagecache.viewer_variant(viewer_pending_ids(), remembered_author())
+    if variant is None:
+        return _show_rendered(db.get_or_404(Post, post_id), slug, page, reply_to)
+    seen = versions.current(post_id)
+    key = f"thread:{post_id}:{seen.thread_key}:{page}:{variant}"
+    pc = pagecache.cache()
+    entry = pc.backend.get(key)
+    if entry is None or entry.meta.get("slug") != slug or time.time() >= entry.meta["until"]:
+        post = db.get_or_404(Post, post_id)
+        if slug != post.slug:
+            return _redirect_to_slug(post, page)
+        with pagecache.markers():
+            form = comment_form_for(post)
+            form.rendered_at.data = pc.stamp_mark
+            body = render_post(post, form, page=page).get_data()
+        entry = pc.entry(body, slug=post.slug, until=_closes_at(post))
+        pc.backend.set(key, entry)
+    anonymous = not variant.startswith("m")
+    return pagecache.respond(
+        entry,
+        key,
+        seen.thread_changed_at,
+        conditional=anonymous,
+        cache_control="private, no-cache" if anonymous else None,
+    )
+
+
+def _show_rendered(post: Post, slug: str | None, page: int, reply_to: int | None):
+    if slug != post.slug:
+        return _redirect_to_slug(post, page)
+    return render_post(post, comment_form_for(post, reply_to), page=page)
+
+
+def _redirect_to_slug(post: Post, page: int):
+    return redirect(
+        url_for("posts.show", post_id=post.id, slug=post.slug, page=page if page > 1 else None),
+        301,
+    )
+
+
+def _closes_at(post: Post) -> float:
+    """When an open post closes by itself (a cached page showing the form expires then);
+    never for a page that already says "closed"."""
+    days = settings_service.load().close_after_days
+    if not post.comments_open or not days:
+        return float("inf")
+    closes = (post.created_at + timedelta(days=days)).timestamp()
+    return closes if closes > time.time() else float("inf")

@@ -15,13 +15,14 @@ from flask import (
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from forum import pagecache
 from forum.extensions import db
 from forum.forms import ActionForm
 from forum.ids import id_arg
 from forum.models import BodyFormat, Post, Tag
 from forum.posts.forms import PostForm
-from forum.posts.page import comment_form_for, render_post
-from forum.services import markdown, sanitize
+from forum.posts.page import show_post
+from forum.services import markdown, sanitize, versions
 from forum.services import posts as post_service
 from forum.web import page_arg, paginate_or_404
 
@@ -31,17 +32,41 @@ bp = Blueprint("posts", __name__)
 @bp.get("/")
 def index():
     """Posts newest first with their response counts."""
-    return _post_list(None)
+    return _cached_list(None)
 
 
 @bp.get("/tags/<slug>")
 def tag(slug: str):
     """Posts with one tag."""
-    tag = db.first_or_404(select(Tag).where(Tag.slug == slug))
-    return _post_list(tag)
+    return _cached_list(slug)
 
 
-def _post_list(tag: Tag | None):
+def _cached_list(slug: str | None):
+    """Anonymous readers share one rendering per site version; each member has one."""
+    variant = pagecache.viewer_variant(frozenset(), {})
+    if variant is None:
+        return _post_list(slug)
+    seen = versions.current()
+    key = f"list:{seen.site_key}:{slug or ''}:{page_arg()}:{variant}"
+    pc = pagecache.cache()
+    entry = pc.backend.get(key)
+    if entry is None:
+        with pagecache.markers():
+            entry = pc.entry(_post_list(slug).encode())
+        pc.backend.set(key, entry)
+    anonymous = variant == "a"
+    return pagecache.respond(
+        entry,
+        key,
+        seen.site_changed_at,
+        conditional=anonymous,
+        shared=anonymous,
+        cache_control="no-cache" if anonymous else None,
+    )
+
+
+def _post_list(slug: str | None) -> str:
+    tag = db.first_or_404(select(Tag).where(Tag.slug == slug)) if slug is not None else None
     pagination = paginate_or_404(
         post_service.recent_posts(tag), current_app.config["POSTS_PER_PAGE"]
     )
@@ -60,14 +85,7 @@ def _post_list(tag: Tag | None):
 @bp.get("/posts/<int:post_id>/<slug>")
 def show(post_id: int, slug: str | None = None):
     """A post and one page of its discussion."""
-    post = db.get_or_404(Post, post_id)
-    page = page_arg()
-    if slug != post.slug:
-        return redirect(
-            url_for("posts.show", post_id=post.id, slug=post.slug, page=page if page > 1 else None),
-            301,
-        )
-    return render_post(post, comment_form_for(post, id_arg("reply_to")), page=page)
+    return show_post(post_id, slug, page_arg(), id_arg("reply_to"))
 
 
 @bp.route("/posts/new", methods=["GET", "POST"])

@@ -271,7 +271,7 @@ def delete_comments(
         db.session.execute(
             delete(Comment)
             .where(Comment.id.in_(deleted[start : start + CHUNK]))
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False, page_scopes={r.post_id for r in roots})
         )
     for root in roots:
         db.session.expunge(root)

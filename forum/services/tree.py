@@ -78,7 +78,7 @@ def refresh_visibility(comment: Comment) -> None:
                 update(Comment)
                 .where(Comment.id.in_(ids))
                 .values(visible=value)
-                .execution_options(synchronize_session="fetch")
+                .execution_options(synchronize_session="fetch", page_scopes=(comment.post_id,))
             )
 
 

@@ -1,0 +1,175 @@
+"""Page versions: a counter per post, one for the whole site and one for everything,
+bumped in the same transaction as every change a reader could see.
+
+No writer calls this module: it watches the session. Every flush that adds, changes or
+deletes a comment bumps its post; a post, its own; a setting, a tag or a shown name
+(username, display name, a deleted account) bumps GLOBAL; and every bump bumps SITE (the
+front page, tag pages and feeds show every post). An INSERT, UPDATE or DELETE statement on
+those tables bumps GLOBAL unless it names the posts it touches with the execution option
+`page_scopes=(post_id, ...)`. The bumps run as the last statement before COMMIT, so the
+hot SITE row is locked only for the commit itself. A writer added later is covered the
+day it lands; only SQL sent around the session (a raw DBAPI cursor) is not, and none of
+the tables above is written that way.
+
+Readers read the versions first and key what they render with them: a page rendered from
+data older than a change is stored under the old version, which nobody asks for once the
+change is committed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import chain
+from typing import Any
+
+from sqlalchemy import event, inspect, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from forum.extensions import db
+from forum.models import Comment, PageVersion, Post, Setting, Tag, User
+
+SITE = -1
+GLOBAL = 0
+SCOPES_KEY = "page_scopes"
+# Tables whose rows a page shows: a statement on one of them without page_scopes bumps GLOBAL.
+SHOWN_TABLES = frozenset({"comment", "post", "post_tag", "tag", "user", "setting"})
+USER_SHOWN = ("username", "display_name")
+
+
+@dataclass(frozen=True)
+class Versions:
+    post: tuple[int, float]  # (version, Unix time of its latest bump; 0.0: never)
+    global_: tuple[int, float]
+    site: tuple[int, float]
+
+    # Keys carry the bump times too: a database restored from a backup counts the same
+    # version numbers again, for other contents, but never at the same moments.
+    @property
+    def thread_key(self) -> str:
+        return f"{self.post[0]}.{self.post[1]!r}.{self.global_[0]}.{self.global_[1]!r}"
+
+    @property
+    def site_key(self) -> str:
+        return f"{self.site[0]}.{self.site[1]!r}"
+
+    @property
+    def thread_changed_at(self) -> float:
+        return max(self.post[1], self.global_[1])
+
+    @property
+    def site_changed_at(self) -> float:
+        return self.site[1]
+
+
+def current(post_id: int | None = None) -> Versions:
+    """The versions a page of `post_id` (or a site-wide page) depends on: one query."""
+    scopes = [SITE, GLOBAL] if post_id is None else [SITE, GLOBAL, post_id]
+    table = PageVersion.__table__
+    # A Core statement on the session's connection: the ORM's per-statement work was a
+    # third of a cached page's CPU time (cProfile, bench/NOTES.md).
+    found = {
+        scope: (version, changed_at)
+        for scope, version, changed_at in db.session.connection().execute(
+            select(table.c.scope, table.c.version, table.c.changed_at).where(
+                table.c.scope.in_(scopes)
+            )
+        )
+    }
+    never = (0, 0.0)
+    return Versions(
+        found.get(post_id, never) if post_id is not None else never,
+        found.get(GLOBAL, never),
+        found.get(SITE, never),
+    )
+
+
+def bump(session: Session, scopes: Iterable[int]) -> None:
+    """Add one to each scope's version (and SITE's), creating rows as needed."""
+    wanted = sorted(set(scopes) | {SITE})  # always in the same order: no deadlock
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    table = PageVersion.__table__
+    now = time.time()
+    stmt = dialect.insert(table).values(
+        [{"scope": scope, "version": 1, "changed_at": now} for scope in wanted]
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.scope],
+        set_={"version": table.c.version + 1, "changed_at": stmt.excluded.changed_at},
+    )
+    session.connection().execute(stmt)
+
+
+def init_app(_app: Any) -> None:
+    """Watch every session (listeners are per class, so this runs once per process)."""
+    for name, listener in (
+        ("after_flush", _after_flush),
+        ("do_orm_execute", _on_execute),
+        ("before_commit", _before_commit),
+        ("after_transaction_end", _after_transaction_end),
+    ):
+        if not event.contains(Session, name, listener):
+            event.listen(Session, name, listener)
+
+
+COMMITTING_KEY = "page_scopes_committing"
+
+
+def _pending(session: Session) -> set[int]:
+    return session.info.setdefault(SCOPES_KEY, set())
+
+
+def _bump_now_if_committing(session: Session) -> None:
+    """A change made after the commit's own bump (another before_commit listener) is
+    bumped at once, still inside the transaction."""
+    if session.info.get(COMMITTING_KEY) and session.info.get(SCOPES_KEY):
+        bump(session, session.info.pop(SCOPES_KEY))
+
+
+def _after_flush(session: Session, _context: Any) -> None:
+    scopes = _pending(session)
+    deleted = session.deleted
+    # Only objects with a net change: setting an attribute to the value it had is no change.
+    changed = (obj for obj in session.dirty if session.is_modified(obj))
+    for obj in chain(session.new, changed, deleted):
+        if isinstance(obj, Comment):
+            post_id = inspect(obj).dict.get("post_id")
+            scopes.add(post_id if post_id is not None else GLOBAL)
+        elif isinstance(obj, Post):
+            scopes.add(inspect(obj).dict.get("id") or GLOBAL)
+        elif isinstance(obj, Setting | Tag) or (
+            isinstance(obj, User) and _name_changed(obj, deleted)
+        ):
+            scopes.add(GLOBAL)
+    _bump_now_if_committing(session)
+
+
+def _name_changed(user: User, deleted: Any) -> bool:
+    """A shown name changed (bylines), or the account went (its comments lose their link)."""
+    state = inspect(user)
+    return user in deleted or any(state.attrs[n].history.has_changes() for n in USER_SHOWN)
+
+
+def _on_execute(state: Any) -> None:
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return
+    table = getattr(getattr(state.statement, "table", None), "name", None)
+    if table in SHOWN_TABLES:
+        _pending(state.session).update(state.execution_options.get(SCOPES_KEY, (GLOBAL,)))
+        _bump_now_if_committing(state.session)
+
+
+def _before_commit(session: Session) -> None:
+    session.flush()
+    session.info[COMMITTING_KEY] = True
+    scopes = session.info.pop(SCOPES_KEY, None)
+    if scopes:
+        bump(session, scopes)
+
+
+def _after_transaction_end(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(COMMITTING_KEY, None)
+        session.info.pop(SCOPES_KEY, None)  # committed (bumped) or rolled back with it
