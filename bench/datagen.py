@@ -486,6 +486,14 @@ class Generator:
         """Checkpoint the WAL and flush the file: the load ran with synchronous=OFF, and the
         server's first fsync must not pay for writing back the whole load."""
         if self.engine.dialect.name != "sqlite":
+            # The rows were written with their ids: move each id sequence past them.
+            with self.engine.begin() as conn:
+                for table in db.metadata.sorted_tables:
+                    if "id" in table.c:
+                        conn.exec_driver_sql(
+                            f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
+                            f'coalesce(max(id), 0) + 1, false) FROM "{table.name}"'
+                        )
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("VACUUM ANALYZE")
             return

@@ -74,6 +74,7 @@ class Tally:
     posted: queue.Queue = field(default_factory=queue.Queue)  # ids waiting for approval
     approvals: list[tuple[int, float, float]] = field(default_factory=list)  # id, sent, answered
     approve_errors: list[str] = field(default_factory=list)
+    skipped_approvals: int = 0  # no comment posted yet to approve
 
 
 def get_bytes(port: int, path: str, cookie: str = "") -> tuple[int, bytes]:
@@ -105,14 +106,27 @@ def reader(port: int, path: str, first_new: int, stop: threading.Event, tally: T
                 tally.reader_errors.append(f"GET {path}: {status}")
 
 
-def poster(
-    port: int, page: str, form_path: str, index: int, stop: threading.Event, tally: Tally
-) -> None:
-    bodies = corpus.corpus(50, 4321 + index)
+def poster_session(port: int, page: str) -> tuple[str, str, str]:
+    """A guest's cookie, CSRF token and signed rendered_at, from one page load."""
     first = loadgen.request(port, "GET", page)
     cookie = loadgen.cookie_header(first.cookies)
-    token = loadgen.hidden_value(first.body, "csrf_token")
-    rendered = loadgen.hidden_value(first.body, "rendered_at")
+    return (
+        cookie,
+        loadgen.hidden_value(first.body, "csrf_token"),
+        loadgen.hidden_value(first.body, "rendered_at"),
+    )
+
+
+def poster(
+    port: int,
+    form_path: str,
+    index: int,
+    session: tuple[str, str, str],
+    stop: threading.Event,
+    tally: Tally,
+) -> None:
+    bodies = corpus.corpus(50, 4321 + index)
+    cookie, token, rendered = session
     n = 0
     while not stop.is_set():
         n += 1
@@ -143,32 +157,45 @@ def poster(
             tally.posted.put(int(found.group(1)))
 
 
-def moderator(port: int, stop: threading.Event, tally: Tally) -> None:
-    cookie, token = loadgen.login(port, *datagen.MODERATOR, landing="/moderation/")
+def approve(port: int, comment: int, cookie: str, token: str, tally: Tally) -> None:
     headers = {"Accept": "application/json", "X-CSRFToken": token}
+    sent = time.monotonic()
+    try:
+        resp = loadgen.request(
+            port, "POST", f"/moderation/comments/{comment}/approve", cookie, {}, headers
+        )
+    except OSError as error:
+        with tally.lock:
+            tally.approve_errors.append(repr(error))
+        return
+    answered = time.monotonic()
+    ok = resp.status == 200 and '"ok":true' in resp.body.replace(" ", "")
+    with tally.lock:
+        if ok:
+            tally.approvals.append((comment, sent, answered))
+        else:
+            tally.approve_errors.append(f"approve {comment}: {resp.status} {resp.body[:200]}")
+
+
+def moderator(
+    port: int, login: tuple[str, str], stop: threading.Event, tally: Tally
+) -> list[threading.Thread]:
+    """Every APPROVE_EVERY seconds, approve the oldest comment posted so far, on schedule
+    (each approval in its own thread, however long the previous one takes)."""
+    sent: list[threading.Thread] = []
     next_at = time.monotonic() + APPROVE_EVERY
     while not stop.wait(max(0.0, next_at - time.monotonic())):
         next_at += APPROVE_EVERY
         try:
-            comment = tally.posted.get(timeout=APPROVE_EVERY)
+            comment = tally.posted.get_nowait()
         except queue.Empty:
-            continue
-        sent = time.monotonic()
-        try:
-            resp = loadgen.request(
-                port, "POST", f"/moderation/comments/{comment}/approve", cookie, {}, headers
-            )
-        except OSError as error:
             with tally.lock:
-                tally.approve_errors.append(repr(error))
+                tally.skipped_approvals += 1
             continue
-        answered = time.monotonic()
-        ok = resp.status == 200 and '"ok":true' in resp.body.replace(" ", "")
-        with tally.lock:
-            if ok:
-                tally.approvals.append((comment, sent, answered))
-            else:
-                tally.approve_errors.append(f"approve {comment}: {resp.status} {resp.body[:200]}")
+        t = threading.Thread(target=approve, args=(port, comment, *login, tally))
+        t.start()
+        sent.append(t)
+    return sent
 
 
 def pct(values: list[float], p: float) -> float:
@@ -235,6 +262,8 @@ def run_one(name: str, url: str, seconds: float) -> dict:
         status, body = get_bytes(forum.port, page)
         if status != 200:
             raise RuntimeError(f"GET {page}: {status}")
+        login = loadgen.login(forum.port, *datagen.MODERATOR, landing="/moderation/")
+        sessions = [poster_session(forum.port, page) for _ in range(POSTERS)]
         stop = threading.Event()
         threads = [
             threading.Thread(target=reader, args=(forum.port, page, first_new, stop, tally))
@@ -243,11 +272,16 @@ def run_one(name: str, url: str, seconds: float) -> dict:
         threads += [
             threading.Thread(
                 target=poster,
-                args=(forum.port, page, f"/posts/{info.post_id}/comments", i, stop, tally),
+                args=(forum.port, f"/posts/{info.post_id}/comments", i, sessions[i], stop, tally),
             )
             for i in range(POSTERS)
         ]
-        threads.append(threading.Thread(target=moderator, args=(forum.port, stop, tally)))
+        approvals: list[threading.Thread] = []
+        threads.append(
+            threading.Thread(
+                target=lambda: approvals.extend(moderator(forum.port, login, stop, tally))
+            )
+        )
         log(f"{name}: {READERS} readers, {POSTERS} posters, 1 moderator for {seconds:g} s")
         cpu_before = forum.cpu_seconds()
         started = time.monotonic()
@@ -257,6 +291,8 @@ def run_one(name: str, url: str, seconds: float) -> dict:
         stop.set()
         end = time.monotonic()
         for t in threads:
+            t.join(timeout=120)
+        for t in approvals:
             t.join(timeout=120)
         elapsed = time.monotonic() - started
         cpu = forum.cpu_seconds() - cpu_before
@@ -282,6 +318,7 @@ def run_one(name: str, url: str, seconds: float) -> dict:
         "approve_p50_ms": round(pct(approve_times, 0.5) * 1000, 1),
         "approve_p99_ms": round(pct(approve_times, 0.99) * 1000, 1),
         "writer_p99_ms": round(pct(tally.posts + approve_times, 0.99) * 1000, 1),
+        "approvals_skipped_nothing_to_approve": tally.skipped_approvals,
         "errors": len(tally.reader_errors) + len(tally.post_errors) + len(tally.approve_errors),
         "error_samples": (tally.reader_errors + tally.post_errors + tally.approve_errors)[:5],
         "worker_cpu_ms_per_request": round(
@@ -339,6 +376,10 @@ def section(results: list[dict], seconds: float) -> str:
             f"{r['approve_p50_ms']:,.0f} / {r['approve_p99_ms']:,.0f}"
             for r in results
         ],
+    )
+    line(
+        "Approvals due with nothing posted yet to approve",
+        [str(r["approvals_skipped_nothing_to_approve"]) for r in results],
     )
     line("Writer p99 ms (posts and approvals)", [f"{r['writer_p99_ms']:,.0f}" for r in results])
     line("Errors", [f"{r['errors']}{met(r['errors'] == 0)}" for r in results], "0")
