@@ -74,6 +74,9 @@ def write(results: dict, here: Path) -> None:
     notes = here / "NOTES.md"
     if notes.exists():
         lines += ["", notes.read_text().rstrip()]
+    spike = here / "spike-results.md"  # written by bench/spike.py (make bench-spike)
+    if spike.exists():
+        lines += ["", spike.read_text().rstrip()]
     spam = here / "spam-results.md"  # written by bench/spam.py (make bench-spam)
     if spam.exists():
         lines += ["", spam.read_text().rstrip()]
