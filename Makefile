@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test test-sqlite test-postgresql lint audit browser checkers install install-dev serve bench bench-spam clean
+.PHONY: run test test-sqlite test-postgresql lint audit browser checkers install install-dev serve bench bench-spike bench-spam clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -123,7 +123,14 @@ bench: install-dev
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/spike.py
 	cd bench && ../$(BIN)/python spam.py
+
+# The traffic spike alone (about 2.5 minutes): 64 readers, 4 posters and a moderator on one
+# post, SQLite then PostgreSQL; its section of bench/RESULTS.md is updated in place.
+bench-spike: install-dev
+	$(BIN)/pip install --quiet -e '.[dev,serve,bench]'
+	$(BIN)/python bench/spike.py
 
 # The spam filter alone (a few minutes): scoring and learning per comment, SQLite and
 # PostgreSQL; its section of bench/RESULTS.md is updated in place.

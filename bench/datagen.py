@@ -9,9 +9,11 @@ forum's own sanitizer, so body_html is exactly what the forum would have stored.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,7 +46,10 @@ MEMBERS = 500
 GUESTS = 30_000
 BODY_POOL = 400
 BATCH = 5_000
+PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432")
 MODERATOR = ("benchmod", "bench-password-2026")
+MEMBER = ("member0", "bench-password-2026")  # signs in for the member's thread pages
+OWN_PENDING = 3  # member0's comments awaiting moderation on each thread
 FIRST = [
     "Ann",
     "Bob",
@@ -85,6 +90,22 @@ LAST = [
     "Dubois",
     "Nakamura",
 ]
+
+
+@contextlib.contextmanager
+def postgres_database(label: str, server: str = PG_SERVER) -> Iterator[str]:
+    """A fresh PostgreSQL database for one run, dropped afterwards; yields its URL."""
+    name = f"bench_{label}_{os.getpid()}"
+    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
 
 
 def make_engine(url: str) -> Engine:
@@ -204,7 +225,7 @@ class Generator:
                     "username_key": name,
                     "email": email,
                     "email_key": email,
-                    "password_hash": None,
+                    "password_hash": pw if name == MEMBER[0] else None,
                     "role": Role.MEMBER,
                     "created_at": self.clock,
                 }
@@ -361,6 +382,42 @@ class Generator:
             out[size] = ThreadInfo(size, post_id, slug, roots, max(1, -(-roots // per_page)))
         return out
 
+    def add_own_pending(self, threads: dict[int, ThreadInfo]) -> None:
+        """MEMBER's own comments awaiting moderation on each thread: the signed-in member's
+        page shows them (and their edit links) to that member only."""
+        uid, name, email = next(m for m in self.members if m[1] == MEMBER[0])
+        author = {
+            "user_id": uid,
+            "author_name": name,
+            "author_email": email,
+            "author_url": "",
+            "ip": "192.0.2.1",
+        }
+        rows, reasons = [], []
+        now = datetime.now(UTC) - timedelta(minutes=1)
+        for info in threads.values():
+            for n in range(OWN_PENDING):
+                row = self._row(
+                    info.post_id,
+                    None,
+                    Status.PENDING,
+                    False,
+                    author,
+                    self.bodies[n],
+                    created_at=now - timedelta(seconds=n),
+                )
+                rows.append(row)
+                reasons.append(
+                    {
+                        "id": self.next_reason_id,
+                        "comment_id": row["id"],
+                        "rule": "hold-word",
+                        "detail": "bench",
+                    }
+                )
+                self.next_reason_id += 1
+        self.write_comments(rows, reasons)
+
     def make_filler(self) -> None:
         """Posts with a few approved comments: where most of the queue's comments go."""
         posts = self.make_posts([f"Filler post number {i}" for i in range(FILLER_POSTS)])
@@ -432,6 +489,18 @@ class Generator:
         whole load."""
         with self.engine.begin() as conn:
             counters.rebuild_on(conn)
+        if self.engine.dialect.name != "sqlite":
+            # The rows were written with their ids: move each id sequence past them.
+            with self.engine.begin() as conn:
+                for table in db.metadata.sorted_tables:
+                    if "id" in table.c:
+                        conn.exec_driver_sql(
+                            f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
+                            f'coalesce(max(id), 0) + 1, false) FROM "{table.name}"'
+                        )
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM ANALYZE")
+            return
         with self.engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             path = conn.exec_driver_sql("PRAGMA database_list").fetchone()[2]

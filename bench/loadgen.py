@@ -253,3 +253,25 @@ def post_comments(
         f"{seconds:g} s",
         extra={"statuses": {str(k): v for k, v in statuses.items()}},
     )
+
+
+def login(port: int, user: str, password: str, landing: str = "/") -> tuple[str, str]:
+    """Sign in through /auth/login; returns (cookie, csrf token of the landing page)."""
+    page = request(port, "GET", "/auth/login")
+    token = hidden_value(page.body, "csrf_token")
+    resp = request(
+        port,
+        "POST",
+        "/auth/login",
+        cookie_header(page.cookies),
+        {"csrf_token": token, "username": user, "password": password},
+    )
+    if resp.status != 302:
+        raise RuntimeError(f"login as {user} failed: {resp.status}")
+    cookie = cookie_header({**page.cookies, **resp.cookies})
+    first = request(port, "GET", landing, cookie)
+    if first.status != 200:
+        raise RuntimeError(f"GET {landing}: {first.status}")
+    # Signing in starts a new session: its CSRF secret comes with the first page.
+    cookie = cookie_header({**page.cookies, **resp.cookies, **first.cookies})
+    return cookie, hidden_value(first.body, "csrf_token")

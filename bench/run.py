@@ -28,6 +28,7 @@ import corpus  # noqa: E402
 import datagen  # noqa: E402
 import inprocess  # noqa: E402
 import loadgen  # noqa: E402
+import pages  # noqa: E402
 import report  # noqa: E402
 from server import Server  # noqa: E402
 
@@ -52,6 +53,7 @@ class Bench:
         self.args = args
         self.seconds = args.seconds
         self.label = args.label
+        self.here = HERE
         self.db_path = OUT / (f"bench-{self.label}.sqlite3" if self.label else "bench.sqlite3")
         self.url = f"sqlite:///{self.db_path}"
         self.results: dict = {"runs": {}, "queries": {}, "pages": {}, "notes": []}
@@ -68,6 +70,7 @@ class Bench:
         gen.make_people()
         self.threads = gen.make_threads(THREAD_SIZES, PER_PAGE)
         self.posting = gen.make_threads([10], PER_PAGE)[10]
+        gen.add_own_pending(self.threads)
         gen.make_filler()
         self.results["data"] = {
             "thread_sizes": THREAD_SIZES,
@@ -159,30 +162,33 @@ class Bench:
 
     # --- scenarios ------------------------------------------------------------------------
 
-    def thread_pages(self) -> None:
-        for size in THREAD_SIZES:
+    def thread_pages(self, key: str = "thread", sizes=THREAD_SIZES, cookie: str = "") -> None:
+        """Every page of each thread in turn, then the bare pages of the same sizes."""
+        for size in sizes:
             info = self.threads[size]
             paths = thread_paths(info)
             started = time.perf_counter()
-            pages = [loadgen.request(self.forum.port, "GET", p) for p in paths]
+            pages = [loadgen.request(self.forum.port, "GET", p, cookie) for p in paths]
             took = (time.perf_counter() - started) / len(paths)
             for p, resp in zip(paths, pages, strict=True):
                 if resp.status != 200:
                     raise RuntimeError(f"GET {p}: {resp.status}")
             shown = [r.body.count('class="comment depth-') for r in pages]
-            sizes = [len(r.body.encode()) for r in pages]
-            self.results["pages"][f"thread_{size}"] = {"comments": shown, "bytes": sizes}
+            sizes_ = [len(r.body.encode()) for r in pages]
+            self.results["pages"][f"{key}_{size}"] = {"comments": shown, "bytes": sizes_}
             seconds = self.duration(took, self.seconds * (2 if size >= 1000 else 1))
+            name = key.replace("_", " ")
             self.record(
-                f"thread_{size}", self.wrk(f"thread {size}", self.forum.port, paths, seconds)
+                f"{key}_{size}",
+                self.wrk(f"{name} {size}", self.forum.port, paths, seconds, cookie=cookie),
             )
             post = self.threads[1000].post_id
             base_paths = [
-                f"/rows?post={post}&n={n}&size={b}" for n, b in zip(shown, sizes, strict=True)
+                f"/rows?post={post}&n={n}&size={b}" for n, b in zip(shown, sizes_, strict=True)
             ]
             self.record(
-                f"baseline_thread_{size}",
-                self.wrk(f"baseline {size}", self.base.port, base_paths, seconds),
+                f"baseline_{key}_{size}",
+                self.wrk(f"baseline {name} {size}", self.base.port, base_paths, seconds),
             )
 
     def memory(self) -> None:
@@ -231,28 +237,10 @@ class Bench:
 
     # --- the moderation dashboard -----------------------------------------------------------
 
-    def login(self) -> tuple[str, str]:
-        """Sign the moderator in through /auth/login; returns (cookie, csrf token)."""
-        page = loadgen.request(self.forum.port, "GET", "/auth/login")
-        cookie = loadgen.cookie_header(page.cookies)
-        token = loadgen.hidden_value(page.body, "csrf_token")
-        user, password = datagen.MODERATOR
-        resp = loadgen.request(
-            self.forum.port,
-            "POST",
-            "/auth/login",
-            cookie,
-            {"csrf_token": token, "username": user, "password": password},
-        )
-        if resp.status != 302:
-            raise RuntimeError(f"moderator login failed: {resp.status}")
-        cookie = loadgen.cookie_header({**page.cookies, **resp.cookies})
-        queue = loadgen.request(self.forum.port, "GET", "/moderation/", cookie)
-        if queue.status != 200:
-            raise RuntimeError(f"GET /moderation/: {queue.status}")
-        # Signing in starts a new session: its CSRF secret comes with the first page.
-        cookie = loadgen.cookie_header({**page.cookies, **resp.cookies, **queue.cookies})
-        return cookie, loadgen.hidden_value(queue.body, "csrf_token")
+    def login(self, who: tuple[str, str] = datagen.MODERATOR) -> tuple[str, str]:
+        """Sign in through /auth/login; returns (cookie, csrf token)."""
+        landing = "/moderation/" if who == datagen.MODERATOR else "/"
+        return loadgen.login(self.forum.port, *who, landing=landing)
 
     def deep_cursor(self, app, depth: int) -> str:
         from sqlalchemy import select
@@ -281,14 +269,19 @@ class Bench:
         return random.Random(seed).sample(ids, min(n, len(ids)))
 
     def reset(self, ids: list[int]) -> None:
-        """Put approved comments back in the queue, so each size is measured at its size."""
+        """Put approved comments back in the queue, so each size is measured at its size.
+
+        Through a session, so the page versions see the change (a cached thread would
+        otherwise go on showing them approved), then the queue counters are recounted."""
         from sqlalchemy import update
+        from sqlalchemy.orm import Session
 
         from forum.models import Comment, Status
+        from forum.services import counters
 
-        with self.gen.engine.begin() as conn:
+        with Session(self.gen.engine) as session, session.begin():
             for start in range(0, len(ids), 500):
-                conn.execute(
+                session.execute(
                     update(Comment)
                     .where(Comment.id.in_(ids[start : start + 500]))
                     .values(
@@ -298,6 +291,7 @@ class Bench:
                         moderated_by_id=None,
                     )
                 )
+            counters.rebuild_on(session)
 
     def queue(self, app) -> None:
         cookie, token = self.login()
@@ -372,6 +366,19 @@ class Bench:
         dash = self.results["pages"][f"dashboard_{last}"]["first"]
         self.baseline("baseline_dashboard", 25, dash["bytes"], self.seconds)
 
+    def measure_inprocess(self, app) -> None:
+        log("sanitizer alone (one process, one core)")
+        self.results["sanitize"] = inprocess.sanitizer_throughput(self.seconds * 0.6)
+        log(f"sanitizer: {self.results['sanitize']}")
+
+        for size in THREAD_SIZES:
+            paths = thread_paths(self.threads[size])
+            counts = [inprocess.queries_for(app, "GET", p) for p in paths]
+            self.results["queries"][f"thread_{size}"] = counts
+        log(f"queries per thread page: {self.results['queries']}")
+        self.results["inprocess_cpu"] = self.inprocess_cpu(app)
+        log(f"in-process CPU ms per page (best of 9): {self.results['inprocess_cpu']}")
+
     # --- the whole run ----------------------------------------------------------------------
 
     def run(self) -> None:
@@ -385,30 +392,25 @@ class Bench:
         took = self.top_up(QUEUE_SIZES[0])
         log(f"queue of {QUEUE_SIZES[0]:,} written in {took:.1f} s")
 
-        log("sanitizer alone (one process, one core)")
-        self.results["sanitize"] = inprocess.sanitizer_throughput(self.seconds * 0.6)
-        log(f"sanitizer: {self.results['sanitize']}")
-
         app = inprocess.forum_app(self.url)
-        for size in THREAD_SIZES:
-            paths = thread_paths(self.threads[size])
-            counts = [inprocess.queries_for(app, "GET", p) for p in paths]
-            self.results["queries"][f"thread_{size}"] = counts
-        log(f"queries per thread page: {self.results['queries']}")
-        self.results["inprocess_cpu"] = self.inprocess_cpu(app)
-        log(f"in-process CPU ms per page (best of 9): {self.results['inprocess_cpu']}")
+        if not self.args.only_queue:
+            self.measure_inprocess(app)
 
         env = self.env()
-        log_file = OUT / f"gunicorn{'-' + self.label if self.label else ''}.log"
+        log_file = self.log_file = OUT / f"gunicorn{'-' + self.label if self.label else ''}.log"
         log_file.unlink(missing_ok=True)
+        log_file.with_name(log_file.stem + "-pg.log").unlink(missing_ok=True)
         with (
             Server("wsgi:app", env, log_file, root=ROOT) as self.forum,
             Server("baseline_app:create_app()", env, log_file, pythonpath=str(HERE)) as self.base,
         ):
             self.results["gunicorn"] = {"forum": self.forum.command, "baseline": self.base.command}
             log(f"forum on :{self.forum.port}, baseline on :{self.base.port}")
-            self.thread_pages()
-            self.memory()
+            if not self.args.only_queue:
+                self.thread_pages()
+                self.memory()
+                pages.member_threads(self, app)
+                pages.listings(self, app)
             self.post_comments()
             if self.args.skip_queue:
                 self.results["notes"].append("queue scenarios skipped (--skip-queue)")
@@ -416,6 +418,14 @@ class Bench:
                 self.queue(app)
             crashes = log_file.read_text().count("was sent SIG")
             self.results["worker_crashes"] = crashes
+        if self.args.skip_queue or self.args.skip_postgresql:
+            self.results["notes"].append("PostgreSQL queue skipped")
+        elif not pages.pg_available():
+            self.results["notes"].append(
+                f"PostgreSQL queue skipped: no server at {datagen.PG_SERVER}"
+            )
+        else:
+            pages.postgresql_queue(self)
         self.results["loadavg_end"] = os.getloadavg()
         self.results["seconds"] = round(time.time() - started)
         if self.label:
@@ -432,6 +442,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5, help="length of each wrk run")
     parser.add_argument("--skip-queue", action="store_true", help="no dashboard scenarios")
+    parser.add_argument(
+        "--only-queue", action="store_true", help="posting and the queue only (before/after)"
+    )
+    parser.add_argument("--skip-postgresql", action="store_true", help="the queue on SQLite only")
     parser.add_argument(
         "--label", help="write out/results-LABEL.json only (e.g. a BENCH_APP_ROOT 'before')"
     )

@@ -22,6 +22,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from forum.sqlite_writes import WriteLockedConnection
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -104,6 +106,17 @@ def _render_item(type_: str, obj: Any, _context: Any) -> str | bool:
     return False
 
 
+# Seconds: SQLite's busy handler, and a thread's wait for its process's write lock.
+SQLITE_BUSY_TIMEOUT = 15
+
+
+@event.listens_for(Engine, "do_connect")
+def _sqlite_connection_class(dialect: Any, _record: Any, _args: Any, params: dict) -> None:
+    """SQLite connections that can hold the writers' lock file (forum/sqlite_writes.py)."""
+    if dialect.name == "sqlite" and dialect.driver == "pysqlite":
+        params.setdefault("factory", WriteLockedConnection)
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     """Foreign keys on, WAL and a busy timeout: several workers can share the file."""
@@ -113,7 +126,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT * 1000}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
@@ -124,7 +137,9 @@ def _sqlite_on_begin(conn: Any) -> None:
     """Requests that write take the write lock up front, so they wait instead of failing.
 
     A deferred transaction that reads and then writes cannot wait for the lock
-    ("database is locked"); BEGIN IMMEDIATE waits up to busy_timeout. Reads stay deferred.
+    ("database is locked"); BEGIN IMMEDIATE can. Before it, the writer queues on the lock
+    file beside the database (forum/sqlite_writes.py), released at COMMIT or ROLLBACK, so
+    writers go in turn instead of polling in SQLite's busy handler. Reads stay deferred.
     """
     if conn.dialect.name != "sqlite":
         return
@@ -132,7 +147,18 @@ def _sqlite_on_begin(conn: Any) -> None:
         immediate = request.method not in ("GET", "HEAD", "OPTIONS")
     else:
         immediate = has_app_context() and g.get("sqlite_write_lock_up_front", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    if not immediate:
+        conn.exec_driver_sql("BEGIN")
+        return
+    raw = conn.connection.dbapi_connection
+    if isinstance(raw, WriteLockedConnection):
+        raw.take_write_lock(SQLITE_BUSY_TIMEOUT)
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        if isinstance(raw, WriteLockedConnection):
+            raw.release_write_lock()
+        raise
 
 
 def take_write_lock_up_front() -> None:
