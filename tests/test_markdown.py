@@ -556,6 +556,14 @@ def test_highlighting_stops_at_its_budget_and_the_rest_is_plain():
     assert html_text.count("<pre><code>x = 1\n") == 2
 
 
+def test_each_body_gets_its_own_highlighting_budget():
+    # The parser is reused between bodies: the budget spent by one must not carry over.
+    block = "```python\n" + "x = 1\n" * 100 + "```\n\n"
+    for _ in range(3):
+        html_text = md(block).html
+        assert html_text.count('<span class="mi">') == 100
+
+
 def test_moderator_previews_a_reply_then_publishes_it_in_markdown(app, client):
     with app.app_context():
         mod_id = make_user(Role.MODERATOR).id

@@ -477,6 +477,29 @@ def test_every_shown_change_bumps_in_the_same_transaction(app, world):
         assert versions.current(world["post"]).global_[0] == before.global_[0] + 1
 
 
+def test_a_new_comment_bumps_its_post_and_the_site_not_everything(app, world):
+    # Every cached page carries the GLOBAL version: a comment must not invalidate them all.
+    client = app.test_client()
+    stamp = form_values(client.get(world["path"]).text)["rendered_at"]
+    with app.app_context():
+        before = versions.current(world["post"])
+    response = client.post(
+        f"/posts/{world['post']}/comments",
+        data={
+            "body": "A new comment",
+            "author_name": "Ann",
+            "author_email": "a@example.org",
+            "rendered_at": stamp,
+        },
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        after = versions.current(world["post"])
+    assert after.post[0] == before.post[0] + 1
+    assert after.site[0] == before.site[0] + 1
+    assert after.global_ == before.global_
+
+
 def test_a_sign_in_bumps_nothing(app, world):
     with app.app_context():
         before = versions.current(world["post"])

@@ -20,6 +20,7 @@ savepoint rolled back takes its changes with it. `rebuild()` recounts everything
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -184,13 +185,21 @@ def apply(session: Session) -> None:
     pending.clear()
     if not deltas:
         return
+    session.execute(
+        _upsert_statement(session.get_bind().dialect.name),
+        [{"post_id": p, "name": name, "n": d} for (p, name), d in deltas],
+    )
+
+
+@functools.cache
+def _upsert_statement(dialect_name: str) -> Any:
+    """`n = n + delta`, built once per dialect (it runs on most commits)."""
     table = QueueCounter.__table__
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
     stmt = dialect.insert(table)
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=[table.c.post_id, table.c.name], set_={"n": table.c.n + stmt.excluded.n}
     )
-    session.execute(stmt, [{"post_id": p, "name": name, "n": d} for (p, name), d in deltas])
 
 
 def _pending(session: Session) -> Counter:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import html
 import re
+import threading
 
 from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
@@ -37,13 +38,28 @@ def render(source: str, body_format: BodyFormat, kind: Kind) -> sanitize.Sanitiz
     """Safe HTML for a body: Markdown rendered first, then the sanitizer, the one gate."""
     clean = sanitize.sanitize_post if kind is Kind.POST else sanitize.sanitize_comment
     if body_format is BodyFormat.MARKDOWN:
-        rendered = _markdown(kind).render(sanitize.normalize_text(source))
+        md = _parser(kind)
+        md.options["highlight"] = _Highlighter()  # a fresh span budget for each body
+        rendered = md.render(sanitize.normalize_text(source))
         return clean(_BLOCK_NEWLINE_RE.sub(r"\1", rendered), tables=True)
     return clean(source)
 
 
+# One parser per kind and thread, built on first use (building one costs about as much as
+# rendering a short comment). Parsing and rendering keep their state in per-call objects;
+# the one stateful part, the highlighter's span budget, is replaced before each render.
+_parsers = threading.local()
+
+
+def _parser(kind: Kind) -> MarkdownIt:
+    parsers = _parsers.__dict__
+    md = parsers.get(kind)
+    if md is None:
+        md = parsers[kind] = _markdown(kind)
+    return md
+
+
 def _markdown(kind: Kind) -> MarkdownIt:
-    # A parser per call: MarkdownIt keeps state while rendering, and this is cheap.
     md = MarkdownIt("commonmark", {"html": True, "highlight": _Highlighter()})
     if kind is Kind.COMMENT:
         # What the comment allowlist would strip (and hold the comment for) stays text.

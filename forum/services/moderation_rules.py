@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Exists, exists, select
 
 from forum.extensions import db
 from forum.models import Ban, BanKind, Comment, Role, Rule, Status
@@ -79,7 +79,8 @@ def evaluate(sub: Submission, settings: Settings) -> Decision:
     decision = Decision()
     if sub.role in (Role.MODERATOR, Role.ADMIN):
         return decision
-    for ban in banned_matches(sub):
+    bans, approved_before = author_checks(sub, settings.moderation_mode)
+    for ban in bans:
         decision.add(Status.REJECTED, Rule.BANNED, ban)
     if sub.honeypot.strip():
         decision.add(Status.SPAM, Rule.HONEYPOT, "hidden field was filled in")
@@ -103,7 +104,7 @@ def evaluate(sub: Submission, settings: Settings) -> Decision:
         decision.add(Status.PENDING, Rule.LINKS, f"{sub.link_count} links")
     if settings.hold_on_sanitized and sub.removed:
         decision.add(Status.PENDING, Rule.SANITIZED, "removed " + ", ".join(sub.removed))
-    mode_reason = moderation_mode_reason(sub, settings.moderation_mode)
+    mode_reason = moderation_mode_reason(settings.moderation_mode, approved_before)
     if mode_reason:
         decision.add(Status.PENDING, *mode_reason)
     return decision
@@ -129,34 +130,19 @@ def classifier_reason(sub: Submission, settings: Settings) -> tuple[Status, str,
     return None
 
 
-def moderation_mode_reason(sub: Submission, mode: str) -> tuple[str, str] | None:
+def moderation_mode_reason(mode: str, approved_before: bool) -> tuple[str, str] | None:
     if mode == "off":
         return None
     if mode == "all":
         return (Rule.NEW_COMMENT, "every comment is held for review")
-    if has_approved_comment(sub):
+    if approved_before:
         return None
     return (Rule.NEW_COMMENT, "first comment from this author")
 
 
-def has_approved_comment(sub: Submission) -> bool:
-    """Matched by account, or for guests by the same email and name."""
-    stmt = select(Comment.id).where(Comment.status == Status.APPROVED)
-    if sub.user_id is not None:
-        stmt = stmt.where(Comment.user_id == sub.user_id)
-    elif sub.author_email:
-        stmt = stmt.where(
-            Comment.user_id.is_(None),
-            Comment.author_email == sub.author_email.casefold(),
-            Comment.author_name == sub.author_name,
-        )
-    else:
-        return False
-    return db.session.scalar(stmt.limit(1)) is not None
-
-
-def banned_matches(sub: Submission) -> list[str]:
-    """The bans that match this author's account, email or IP address (one query)."""
+def author_checks(sub: Submission, mode: str) -> tuple[list[str], bool]:
+    """The bans that match this author's account, email or IP address, and (when the
+    moderation mode asks) whether they have an approved comment: one query for both."""
     wanted = []
     if sub.user_id is not None:
         wanted.append((BanKind.ACCOUNT, str(sub.user_id)))
@@ -164,15 +150,33 @@ def banned_matches(sub: Submission) -> list[str]:
         wanted.append((BanKind.EMAIL, sub.author_email.strip().casefold()))
     if sub.ip.strip():
         wanted.append((BanKind.IP, sub.ip.strip()))
-    if not wanted:
-        return []
-    rows = db.session.execute(
-        select(Ban.kind, Ban.value).where(
-            or_(*(and_(Ban.kind == kind, Ban.value == value) for kind, value in wanted))
+    columns = [exists().where(Ban.kind == kind, Ban.value == value) for kind, value in wanted]
+    approved = _approved_comment(sub) if mode not in ("off", "all") else None
+    if approved is not None:
+        columns.append(approved)
+    if not columns:
+        return [], False
+    row = db.session.execute(select(*columns)).one()
+    bans = [
+        f"{kind.value} {value}"
+        for (kind, value), hit in zip(wanted, row[: len(wanted)], strict=True)
+        if hit
+    ]
+    return bans, approved is not None and bool(row[-1])
+
+
+def _approved_comment(sub: Submission) -> Exists | None:
+    """Matched by account, or for guests by the same email and name; None: cannot match."""
+    stmt = exists().where(Comment.status == Status.APPROVED)
+    if sub.user_id is not None:
+        return stmt.where(Comment.user_id == sub.user_id)
+    if sub.author_email:
+        return stmt.where(
+            Comment.user_id.is_(None),
+            Comment.author_email == sub.author_email.casefold(),
+            Comment.author_name == sub.author_name,
         )
-    ).all()
-    found = {(row.kind, row.value) for row in rows}
-    return [f"{kind.value} {value}" for kind, value in wanted if (kind, value) in found]
+    return None
 
 
 def matched_words(words: tuple[str, ...], sub: Submission) -> list[str]:

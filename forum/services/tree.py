@@ -37,13 +37,14 @@ def place_in_thread(comment: Comment, parent: Comment | None) -> None:
     db.session.add(comment)
     db.session.flush()
     # The path holds the new id: one UPDATE statement, and the object told it is stored
-    # (cheaper than leaving it dirty for a second flush of the whole unit of work).
+    # (cheaper than leaving it dirty for a second flush of the whole unit of work). It names
+    # its post: a statement without page_scopes would bump GLOBAL (every cached page).
     path = path_of(comment.id, parent.path if parent else None)
     db.session.execute(
         update(Comment)
         .where(Comment.id == comment.id)
         .values(path=path)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, page_scopes=(comment.post_id,))
     )
     set_committed_value(comment, "path", path)
 

@@ -18,6 +18,7 @@ change is committed.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -89,17 +90,24 @@ def current(post_id: int | None = None) -> Versions:
 def bump(session: Session, scopes: Iterable[int]) -> None:
     """Add one to each scope's version (and SITE's), creating rows as needed."""
     wanted = sorted(set(scopes) | {SITE})  # always in the same order: no deadlock
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    table = PageVersion.__table__
     now = time.time()
-    stmt = dialect.insert(table).values(
-        [{"scope": scope, "version": 1, "changed_at": now} for scope in wanted]
+    session.connection().execute(
+        _bump_statement(session.get_bind().dialect.name),
+        [{"scope": scope, "version": 1, "changed_at": now} for scope in wanted],
     )
-    stmt = stmt.on_conflict_do_update(
+
+
+@functools.cache
+def _bump_statement(dialect_name: str) -> Any:
+    """The upsert, built once per dialect (it runs on every commit; building it each time
+    cost more than running it)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    table = PageVersion.__table__
+    stmt = dialect.insert(table)
+    return stmt.on_conflict_do_update(
         index_elements=[table.c.scope],
         set_={"version": table.c.version + 1, "changed_at": stmt.excluded.changed_at},
     )
-    session.connection().execute(stmt)
 
 
 def init_app(_app: Any) -> None:

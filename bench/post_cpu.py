@@ -1,0 +1,122 @@
+"""CPU per guest comment POST, in this process (bench/NOTES.md, "Posting a comment").
+
+The app's test client with CSRF on posts guest comments through the real form (the page
+GET once for the token and the signed rendered_at, then distinct POSTs with that session),
+bodies from corpus.corpus(200, 1234), into the 10-comment thread of a SQLite database built
+by datagen. Prints the median, best and mean CPU (time.process_time) per POST.
+
+    .venv/bin/python bench/post_cpu.py [--posts 100] [--build] [--profile]
+
+--build writes bench/out/post_cpu.sqlite3 and keeps a pristine copy each run starts from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import logging
+import pstats
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import corpus  # noqa: E402
+import datagen  # noqa: E402
+
+from forum import create_app  # noqa: E402
+
+PRISTINE = HERE / "out" / "post_cpu-pristine.sqlite3"
+WORK = HERE / "out" / "post_cpu.sqlite3"
+
+
+def build() -> None:
+    PRISTINE.parent.mkdir(exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{PRISTINE}{suffix}").unlink(missing_ok=True)
+    gen = datagen.Generator(datagen.make_engine(f"sqlite:///{PRISTINE}"))
+    gen.create_schema()
+    gen.make_bodies()
+    gen.make_people()
+    info = gen.make_threads([10], 50)[10]
+    PRISTINE.with_suffix(".post").write_text(f"{info.post_id} {info.slug}")
+    gen.engine.dispose()  # the last connection's close checkpoints the WAL into the file
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--posts", type=int, default=100)
+    parser.add_argument("--build", action="store_true")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    if args.build or not PRISTINE.exists():
+        build()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{WORK}{suffix}").unlink(missing_ok=True)
+    shutil.copy(PRISTINE, WORK)
+    post_id, slug = PRISTINE.with_suffix(".post").read_text().split()
+    logging.disable(logging.INFO)
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{WORK}",
+            "SECRET_KEY": "bench-secret-key",
+            "BASE_URL": "http://127.0.0.1:5000",
+            "RATELIMIT_ENABLED": False,
+            "MODERATION_MIN_SUBMIT_SECONDS": 0,
+            "MAIL_SUPPRESS_SEND": True,
+        }
+    )
+    client = app.test_client()
+    page = client.get(f"/posts/{post_id}/{slug}").text
+
+    def hidden(name: str) -> str:
+        return re.search(rf'name="{name}"[^>]*value="([^"]*)"', page).group(1)
+
+    token, rendered = hidden("csrf_token"), hidden("rendered_at")
+    bodies = corpus.corpus(200, 1234)
+    sent = 0
+
+    def post() -> None:
+        nonlocal sent
+        sent += 1
+        form = {
+            "csrf_token": token,
+            "rendered_at": rendered,
+            "parent_id": "",
+            "body": f"{bodies[(sent * 7919) % len(bodies)]}\n\nClient 0 #{sent}.",
+            "author_name": f"Poster 0-{sent}",
+            "author_email": f"poster0.{sent}.{time.time_ns()}@example.org",
+            "author_url": "",
+            "homepage": "",
+        }
+        response = client.post(f"/posts/{post_id}/comments", data=form)
+        assert response.status_code == 302, response.status_code
+
+    for _ in range(5):  # warm-up
+        post()
+    if args.profile:
+        profile = cProfile.Profile()
+        profile.enable()
+        for _ in range(args.posts):
+            post()
+        profile.disable()
+        pstats.Stats(profile).sort_stats("cumulative").print_stats("forum/", 40)
+        return
+    took = []
+    for _ in range(args.posts):
+        start = time.process_time()
+        post()
+        took.append((time.process_time() - start) * 1000)
+    took.sort()
+    print(
+        f"CPU per POST: median {took[len(took) // 2]:.1f} ms, best {took[0]:.1f} ms, "
+        f"mean {sum(took) / len(took):.1f} ms ({args.posts} POSTs)"
+    )
+
+
+if __name__ == "__main__":
+    main()
