@@ -226,7 +226,10 @@ def targets(results: dict, runs: dict) -> list[tuple[str, str, str, str]]:
             lambda k: k.startswith("thread_") and not k.startswith("thread_member"),
         ),
         ("thread page, member, every size and page", lambda k: k.startswith("thread_member")),
-        ("approve POST, every queue size", lambda k: k.startswith("approve_")),
+        (
+            "approve POST (of a top-level comment), every queue size",
+            lambda k: k.startswith("approve_"),
+        ),
         ("dashboard page (first and deep), every queue size", lambda k: k.startswith("dashboard_")),
         ("front page (first, second and last page)", lambda k: k == "front_page"),
         ("tag page (two tags, a second page)", lambda k: k == "tag_page"),

@@ -259,13 +259,20 @@ class Bench:
             ).one()
             return Cursor.of(c).encode()
 
-    def pending_sample(self, n: int, seed: int) -> list[int]:
+    def pending_sample(self, n: int, seed: int, top_level: bool = False) -> list[int]:
+        """`n` pending comments picked at random; `top_level`: only comments that answer no
+        other (approving a reply also reads its parent's visibility, its pending ancestors and
+        whether its parent's author asked to be told: three statements more, whatever the
+        queue's size)."""
         from sqlalchemy import select
 
         from forum.models import Comment, Status
 
+        query = select(Comment.id).where(Comment.status == Status.PENDING)
+        if top_level:
+            query = query.where(Comment.parent_id.is_(None))
         with self.gen.engine.connect() as conn:
-            ids = list(conn.scalars(select(Comment.id).where(Comment.status == Status.PENDING)))
+            ids = list(conn.scalars(query))
         return random.Random(seed).sample(ids, min(n, len(ids)))
 
     def reset(self, ids: list[int]) -> None:
@@ -301,8 +308,9 @@ class Bench:
             log(f"queue topped up to {size:,} pending in {took:.1f} s")
             deep = f"/moderation/?after={quote(self.deep_cursor(app, int(size * 0.9)))}"
             first = "/moderation/"
-            # Query counts, in-process: both pages and one approval (then undone).
-            one = self.pending_sample(1, size)
+            # Query counts, in-process: both pages and one approval (then undone), of a
+            # top-level comment at every size, so that the counts compare the same work.
+            one = self.pending_sample(1, size, top_level=True)
             self.results["queries"][f"dashboard_first_{size}"] = inprocess.queries_for(
                 app, "GET", first, user_id=1
             )

@@ -172,7 +172,9 @@ def decide(
     if action in ("approve", "reject"):
         for comment in changed:
             notifications.decision_made(comment, target, note, now)
-    notifications.replies_visible(became_visible, now)
+    # Only a reply tells anyone: the decided top-level comments need no lookup.
+    top_level = {c.id for c in changed if c.parent_id is None}
+    notifications.replies_visible([i for i in became_visible if i not in top_level], now)
     return outcome
 
 

@@ -30,6 +30,9 @@ DIGEST_STATE_KEY = "mail.digest_sent_at"
 DIGEST_ITEMS = 20
 # Mails that speak about one comment, checked against its status just before sending.
 ABOUT_COMMENT = ("approved", "rejected", "reply")
+# A reply's parent, for replies_visible: made once, as a new alias per call rebuilds
+# the proxies of all of Comment's columns and the statement's cache key (~1 ms a call).
+PARENT = aliased(Comment)
 
 
 # Signed links -------------------------------------------------------------------
@@ -126,7 +129,7 @@ def replies_visible(comment_ids: Iterable[int], now: datetime) -> None:
     ids = sorted(set(comment_ids))
     if not ids:
         return
-    parent = aliased(Comment)
+    parent = PARENT
     already = select(OutboxMail.comment_id).where(
         OutboxMail.kind == "reply", OutboxMail.comment_id.in_(ids)
     )
