@@ -10,7 +10,7 @@ from sqlalchemy import event, insert, select, text
 
 from forum.extensions import db
 from forum.models import PATH_SEGMENT_WIDTH, Comment, HoldReason, Role, Status, utcnow
-from forum.services import queue
+from forum.services import counters, queue
 from forum.services.queue import Cursor, QueueFilter
 from tests.factories import make_post, make_user
 from tests.helpers import count_queries, login_as
@@ -47,6 +47,7 @@ def big_queue(app):
                 reasons.append({"comment_id": n, "rule": "new comment", "detail": ""})
             db.session.execute(insert(Comment), rows)
             db.session.execute(insert(HoldReason), reasons)
+            counters.inserted(rows)  # what every bulk writer does (services/counters.py)
         db.session.commit()
         db.session.execute(text("ANALYZE"))  # planner statistics, as a live database has
         db.session.commit()
