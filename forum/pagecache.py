@@ -180,7 +180,11 @@ def _not_modified(etag: str, changed_at: float, by_date: bool) -> bool:
     if request.if_none_match:
         return request.if_none_match.contains_weak(etag)
     since = request.if_modified_since
-    return bool(by_date and since and changed_at and int(changed_at) <= since.timestamp())
+    if since is None or since.timestamp() > time.time():
+        # Absent, not a date, or a date still to come: no valid HTTP-date (RFC 7232, 3.3);
+        # a clock ahead must not keep a reader on an old page once the page changes.
+        return False
+    return bool(by_date and changed_at and int(changed_at) <= since.timestamp())
 
 
 def _validators(response: Response, etag: str, changed_at: float, cache_control: str | None):

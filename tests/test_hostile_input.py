@@ -545,3 +545,76 @@ def test_parse_id_returns_none_or_an_id_in_range(raw):
 @given(st.integers(min_value=MAX_ID + 1))
 def test_ids_past_the_column_range_never_parse(number):
     assert parse_id(str(number)) is None
+
+
+# Conditional GET headers -------------------------------------------------------------------
+
+JUNK_VALIDATORS = [
+    "",
+    "*",
+    "garbage",
+    '"',
+    'W/"',
+    'W/"unclosed',
+    '"a", , W/"b",,,',
+    ", ".join(f'W/"{n:032x}"' for n in range(5000)),
+    "x" * 20_000,
+    "\x00\x01\x7f",
+    "é😀\u202e",
+    "Thu, 01 Jan 1970 00:00:00 GMT",
+    "Mon, 01 Jan 0001 00:00:00 GMT",
+    "Fri, 31 Dec 9999 23:59:59 GMT",
+    "Sun, 06 Nov 1994 08:49:37 GMT, Sun, 06 Nov 1994 08:49:37 GMT",
+    "-1",
+    "99999999999999999999999",
+    "Sunday, 06-Nov-94 08:49:37 GMT",
+]
+CONDITIONAL_HEADERS = (
+    "If-None-Match",
+    "If-Modified-Since",
+    "If-Match",
+    "If-Unmodified-Since",
+    "If-Range",
+    "Range",
+)
+
+
+def test_no_conditional_header_crashes_any_page(app):
+    """Every GET route, as a stranger and as a member, with each validator header set to
+    each junk value (and all of them at once): an answer, never a 500, and never a 304
+    that no validator of the page's own asked for."""
+    world = rebuild_world(app)
+    for rule in walked_rules(app):
+        if "GET" not in methods(rule):
+            continue
+        path = world_path(rule, world)
+        for role in ("anonymous", "member"):
+            client = client_as(app, world, role)
+            for value in JUNK_VALIDATORS:
+                for headers in (
+                    *({name: value} for name in CONDITIONAL_HEADERS),
+                    dict.fromkeys(CONDITIONAL_HEADERS, value),
+                ):
+                    resp = client.get(path, headers=headers)
+                    assert resp.status_code < 500, (path, role, headers.keys(), value[:40])
+                    if resp.status_code == 304:
+                        # Only "*" (any current page) or a date at or after the page's.
+                        assert value == "*" or "GMT" in value, (path, role, value[:40])
+
+
+@pytest.mark.parametrize("path", ["/", "/feed.atom", "/comments/feed.atom", "/posts/{post}"])
+def test_junk_and_future_validators_never_keep_an_old_page(app, client, post_id, path):
+    """A 304 needs the page's own ETag (or "*"), or a past date not before its change: a
+    date still to come (a client's clock ahead) is no date, so it is answered 200."""
+    path = path.format(post=post_id)
+    first = client.get(path, follow_redirects=True)
+    assert first.status_code == 200
+    etag = first.headers["ETag"]
+    url = first.request.path
+    for junk in ('W/"0000"', "garbage", 'W/"', ""):
+        assert client.get(url, headers={"If-None-Match": junk}).status_code == 200
+    many = ", ".join([*(f'W/"{n:032x}"' for n in range(2000)), etag])
+    assert client.get(url, headers={"If-None-Match": many}).status_code == 304
+    assert client.get(url, headers={"If-None-Match": "*"}).status_code == 304
+    future = "Fri, 31 Dec 9999 23:59:59 GMT"
+    assert client.get(url, headers={"If-Modified-Since": future}).status_code == 200
