@@ -180,7 +180,7 @@ def cookie_header(cookies: dict[str, str]) -> str:
 
 def post_comments(
     port: int,
-    page_path: str,
+    page_path: str | None,
     form_path: str,
     bodies: list[str],
     seconds: float = 5,
@@ -188,7 +188,8 @@ def post_comments(
     cpu: Callable[[], float] | None = None,
 ) -> Run:
     """Guests posting through the real form: each client loads the page once (cookie, CSRF
-    token, signed rendered_at), then POSTs distinct comments; only the POSTs are timed."""
+    token, signed rendered_at), then POSTs distinct comments; only the POSTs are timed.
+    `page_path` None: no page and no token (the bare POST of bench/baseline_app.py)."""
     deadline = time.monotonic() + seconds
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -196,10 +197,12 @@ def post_comments(
     lock = threading.Lock()
 
     def client(index: int) -> None:
-        page = request(port, "GET", page_path)
-        cookie = cookie_header(page.cookies)
-        token = hidden_value(page.body, "csrf_token")
-        rendered = hidden_value(page.body, "rendered_at")
+        cookie, token, rendered = "", "", ""
+        if page_path is not None:
+            page = request(port, "GET", page_path)
+            cookie = cookie_header(page.cookies)
+            token = hidden_value(page.body, "csrf_token")
+            rendered = hidden_value(page.body, "rendered_at")
         n = 0
         while time.monotonic() < deadline:
             n += 1

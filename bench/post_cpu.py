@@ -1,7 +1,8 @@
 """CPU per guest comment POST, in this process (bench/NOTES.md, "Posting a comment").
 
 The app's test client with CSRF on posts guest comments through the real form (the page
-GET once for the token and the signed rendered_at, then distinct POSTs with that session),
+GET once for the token and the signed rendered_at, then distinct POSTs with that page's
+cookies, as bench/loadgen.py sends them),
 bodies from corpus.corpus(200, 1234), into the 10-comment thread of a SQLite database built
 by datagen. Prints the median, best and mean CPU (time.process_time) per POST.
 
@@ -70,8 +71,12 @@ def main() -> None:
             "MAIL_SUPPRESS_SEND": True,
         }
     )
-    client = app.test_client()
-    page = client.get(f"/posts/{post_id}/{slug}").text
+    # Every POST sends the first page's cookies, as bench/loadgen.py's clients do (the
+    # session does not grow with the comments posted).
+    client = app.test_client(use_cookies=False)
+    first = client.get(f"/posts/{post_id}/{slug}")
+    page = first.text
+    cookie = "; ".join(value.split(";", 1)[0] for value in first.headers.getlist("Set-Cookie"))
 
     def hidden(name: str) -> str:
         return re.search(rf'name="{name}"[^>]*value="([^"]*)"', page).group(1)
@@ -93,7 +98,7 @@ def main() -> None:
             "author_url": "",
             "homepage": "",
         }
-        response = client.post(f"/posts/{post_id}/comments", data=form)
+        response = client.post(f"/posts/{post_id}/comments", data=form, headers={"Cookie": cookie})
         assert response.status_code == 302, response.status_code
 
     for _ in range(5):  # warm-up
@@ -104,6 +109,7 @@ def main() -> None:
         for _ in range(args.posts):
             post()
         profile.disable()
+        profile.dump_stats("/tmp/post.prof")
         pstats.Stats(profile).sort_stats("cumulative").print_stats("forum/", 40)
         return
     took = []

@@ -102,7 +102,9 @@ def baseline_of(key: str) -> str | None:
         return "baseline_dashboard_pg" if "_pg_" in key else "baseline_dashboard"
     if key.startswith("approve_pg"):
         return "baseline_small_pg"
-    if key.startswith(("approve_", "post_comment")):
+    if key.startswith("post_comment"):
+        return "baseline_post"
+    if key.startswith("approve_"):
         return "baseline_small"
     return None
 
@@ -199,6 +201,17 @@ def targets(results: dict, runs: dict) -> list[tuple[str, str, str, str]]:
     ):
         page_rows(label, key, 0.7)
     cost_rows("Guest comment POST (form, rules, sanitizer, insert)", "post_comment", 3, p99=False)
+    before = div(
+        get("post_comment", "cpu_ms_per_request"), get("baseline_small", "cpu_ms_per_request")
+    )
+    rows.append(
+        (
+            "... the same over the bare one-row GET page (the yardstick before this round)",
+            "not measured" if before is None else f"{before:.2f}",
+            "information",
+            "n/a",
+        )
+    )
     s = results.get("sanitize") or {}
     row(
         "Sanitizer alone: comments/s / bare bleach.clean + linkify comments/s",
