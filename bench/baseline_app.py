@@ -13,7 +13,6 @@ session, no CSRF, no rules, no sanitizer: what storing a comment costs the stack
 from __future__ import annotations
 
 import os
-
 from datetime import UTC, datetime
 
 from flask import Flask, Response, redirect, render_template, request

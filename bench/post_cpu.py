@@ -6,7 +6,7 @@ cookies, as bench/loadgen.py sends them),
 bodies from corpus.corpus(200, 1234), into the 10-comment thread of a SQLite database built
 by datagen. Prints the median, best and mean CPU (time.process_time) per POST.
 
-    .venv/bin/python bench/post_cpu.py [--posts 100] [--build] [--profile]
+    .venv/bin/python bench/post_cpu.py [--posts 100] [--build] [--profile [--dump FILE]]
 
 --build writes bench/out/post_cpu.sqlite3 and keeps a pristine copy each run starts from.
 """
@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=100)
     parser.add_argument("--build", action="store_true")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--dump", help="with --profile: also write the pstats file here")
     args = parser.parse_args()
     if args.build or not PRISTINE.exists():
         build()
@@ -109,7 +110,8 @@ def main() -> None:
         for _ in range(args.posts):
             post()
         profile.disable()
-        profile.dump_stats("/tmp/post.prof")
+        if args.dump:
+            profile.dump_stats(args.dump)
         pstats.Stats(profile).sort_stats("cumulative").print_stats("forum/", 40)
         return
     took = []
