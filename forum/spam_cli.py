@@ -136,11 +136,12 @@ def feature_input(text: str, author: str) -> spam_filter.FeatureInput:
     """A row as the forum would see it: normalized, sanitized, its links counted."""
     body = sanitize.normalize_text(text).strip()
     result = sanitize.sanitize_comment(body)
+    facts = sanitize.html_facts(result.html)
     return spam_filter.FeatureInput(
         body=body,
         author_name=sanitize.normalize_text(author).strip(),
-        link_domains=tuple(sanitize.link_domains(result.html)),
-        link_count=sanitize.count_links(result.html),
+        link_domains=tuple(facts.domains),
+        link_count=len(facts.hrefs),
         removed=result.removed,
     )
 

@@ -197,6 +197,7 @@ class Body:
     domains: tuple[str, ...]
     link_count: int
     fingerprint: str
+    blank: bool = False  # renders no visible text
 
 
 def body_of(text: str, body_format: BodyFormat = BodyFormat.HTML) -> Body:
@@ -204,14 +205,16 @@ def body_of(text: str, body_format: BodyFormat = BodyFormat.HTML) -> Body:
     keep what they get)."""
     text = sanitize.normalize_text(text).strip()
     result = markdown.render(text, body_format, markdown.Kind.COMMENT)
+    facts = sanitize.html_facts(result.html)
     return Body(
         text,
         body_format,
         result.html,
         result.removed,
-        tuple(sanitize.link_domains(result.html)),
-        sanitize.count_links(result.html),
+        tuple(facts.domains),
+        len(facts.hrefs),
         sanitize.body_fingerprint(text),
+        facts.blank,
     )
 
 
@@ -224,7 +227,7 @@ def checked_body(body: str, settings: Settings, body_format: BodyFormat = BodyFo
     if len(text) > settings.comment_max_length:
         raise CommentError(f"Comments are limited to {settings.comment_max_length} characters.")
     prepared = body_of(text, body_format)
-    if sanitize.is_blank_html(prepared.html):
+    if prepared.blank:
         raise CommentError(EMPTY_BODY)
     return prepared
 

@@ -126,20 +126,50 @@ def is_blank(text: str) -> bool:
     return all(is_invisible(ch) or ch in _BLANK_LETTERS for ch in text)
 
 
+@dataclass(frozen=True)
+class HtmlFacts:
+    """What the rules and the spam filter read from sanitized HTML, from one parse."""
+
+    text: str
+    hrefs: tuple[str, ...]
+
+    @property
+    def blank(self) -> bool:
+        """No visible text (`<p><b></b></p>`, `&nbsp;`)."""
+        return is_blank(self.text)
+
+    @property
+    def domains(self) -> list[str]:
+        return _domains(self.hrefs)
+
+
+def html_facts(html_text: str) -> HtmlFacts:
+    """The plain text and the <a href> values of sanitized HTML (one parse for what
+    `is_blank_html`, `count_links` and `link_domains` each read)."""
+    parser = _Text()
+    parser.feed(html_text)
+    parser.close()
+    return HtmlFacts("".join(parser.parts), tuple(parser.hrefs))
+
+
 def is_blank_html(html_text: str) -> bool:
     """True when sanitized HTML renders no visible text (`<p><b></b></p>`, `&nbsp;`)."""
-    return is_blank(_plain_text(html_text))
+    return html_facts(html_text).blank
 
 
 def count_links(html_text: str) -> int:
     """Count the <a href> elements in sanitized HTML."""
-    return len(_hrefs(html_text))
+    return len(html_facts(html_text).hrefs)
 
 
 def link_domains(html_text: str) -> list[str]:
     """Return the lower-cased hosts of http(s) links in sanitized HTML, first seen first."""
+    return html_facts(html_text).domains
+
+
+def _domains(hrefs: tuple[str, ...]) -> list[str]:
     hosts: dict[str, None] = {}
-    for href in _hrefs(html_text):
+    for href in hrefs:
         try:
             parts = urlsplit(href.strip())
             host = parts.hostname
@@ -364,27 +394,6 @@ def _link_attributes(attrs: dict[Any, str], new: bool = False) -> dict[Any, str]
     return attrs
 
 
-class _Links(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.hrefs: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "a":
-            href = dict(attrs).get("href")
-            if href is not None:
-                self.hrefs.append(href)
-
-    handle_startendtag = handle_starttag
-
-
-def _hrefs(html_text: str) -> list[str]:
-    parser = _Links()
-    parser.feed(html_text)
-    parser.close()
-    return parser.hrefs
-
-
 _TEXT_BREAKS = BLOCK | VOID | UNWRAP_AS_BLOCK
 
 
@@ -392,9 +401,14 @@ class _Text(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
+        self.hrefs: list[str] = []
         self.hidden = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            href = dict(attrs).get("href")
+            if href is not None:
+                self.hrefs.append(href)
         if tag in ("script", "style"):
             self.hidden += 1
         elif tag in _TEXT_BREAKS:

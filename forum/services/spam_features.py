@@ -44,13 +44,14 @@ class FeatureInput:
 
 def input_of(comment: Comment) -> FeatureInput:
     """A stored comment as the filter saw it when it arrived."""
+    facts = sanitize.html_facts(comment.body_html or "")
     return FeatureInput(
         body=sanitize.normalize_text(comment.body_source or "").strip(),
         author_name=comment.author_name or "",
         author_email=comment.author_email or "",
         author_url=comment.author_url or "",
-        link_domains=tuple(sanitize.link_domains(comment.body_html or "")),
-        link_count=sanitize.count_links(comment.body_html or ""),
+        link_domains=tuple(facts.domains),
+        link_count=len(facts.hrefs),
         removed=tuple(comment.sanitizer_report or ()),
     )
 
