@@ -14,7 +14,7 @@ from forum.extensions import db
 from forum.ids import parse_id
 from forum.links import absolute_url_for
 from forum.models import Action, Rule
-from forum.services import mailer, queue
+from forum.services import mailer, notifications, queue
 
 
 def init_app(app: Flask) -> None:
@@ -101,5 +101,8 @@ def flush_mail_after_response() -> None:
 
     @after_this_request
     def _schedule(response):
-        response.call_on_close(lambda: mailer.send_quietly(app))
+        info = db.session.info
+        queued = info.pop(notifications.MAIL_QUEUED, False)
+        held = info.pop(notifications.COMMENT_HELD, False)
+        response.call_on_close(lambda: mailer.send_quietly(app, queued, held))
         return response

@@ -390,3 +390,77 @@ def test_send_mail_command(app):
         result = runner.invoke(args=["forum", "send-mail"])
     assert result.exit_code == 0, result.output
     assert "sent 1" in result.output and len(sent) == 1
+
+
+# The look after a response -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("next_look", "digest_due", "queued", "held", "looks"),
+    [
+        (None, None, False, False, True),  # nothing known yet
+        (10, None, True, False, True),  # the request queued mail
+        (10, None, False, True, True),  # held a comment, a digest may be due now
+        (10, -5, False, True, True),  # held a comment, the digest's time has come
+        (10, 15, False, True, False),  # held a comment before the digest's time
+        (10, None, False, False, False),  # nothing new, looked less than RECHECK ago
+        (0, 15, False, False, True),  # RECHECK has passed
+    ],
+)
+def test_the_gate_looks_only_when_something_may_be_due(next_look, digest_due, queued, held, looks):
+    start = utcnow()
+
+    def at(minutes: int | None):
+        return None if minutes is None else start + timedelta(minutes=minutes)
+
+    gate = mailer.Gate(at(next_look), at(digest_due))
+    assert gate.must_look(start, queued, held) is looks
+
+
+def test_responses_look_at_the_outbox_only_when_something_may_be_due(app, client, monkeypatch):
+    """A held comment sends the digest at once; the next ones, inside the digest interval,
+    skip the look, as do approvals that queue no mail; a queued mail is looked at by the
+    response of its request, and sent by a response once its time has come (within
+    RECHECK); a held comment once the interval is over starts the next digest."""
+    with app.app_context():
+        moderator = make_user(Role.MODERATOR, email="mod@example.org")
+        post = make_post()
+        db.session.commit()
+        ids = moderator.id, post.id
+    looks = []
+    real_send_due = mailer.send_due
+    monkeypatch.setattr(
+        mailer, "send_due", lambda now=None: looks.append(now) or real_send_due(now)
+    )
+    ahead = [timedelta(0)]  # the mailer's clock runs ahead of the comments' by this much
+    monkeypatch.setattr(mailer, "utcnow", lambda: utcnow() + ahead[0])
+
+    def comment(n: int, **extra) -> int:
+        data = {"author_name": f"Guest {n}", "author_email": f"g{n}@example.org"}
+        resp = client.post(f"/posts/{ids[1]}/comments", data={**data, "body": f"Hi {n}", **extra})
+        resp.close()  # the look runs when the response is closed
+        assert resp.status_code == 302
+        with app.app_context():
+            return db.session.scalars(select(Comment.id).order_by(Comment.id.desc())).first()
+
+    with mail.record_messages() as sent:
+        first = comment(1, notify_decision="y")
+        assert len(looks) == 1 and [m.subject for m in sent][-1].endswith("1 comment to moderate")
+        comment(2)
+        assert len(looks) == 1  # held inside the digest interval: no look
+        moderator_client = app.test_client()
+        login_as(moderator_client, ids[0])
+        moderator_client.post(f"/moderation/comments/{first}/approve").close()
+        assert len(looks) == 2  # the approval queued a mail (sent after the undo grace)
+        assert not any(m.recipients == ["g1@example.org"] for m in sent)
+        ahead[0] += mailer.RECHECK + timedelta(seconds=5)
+        comment(3)  # held, inside the digest interval, but RECHECK has passed
+        assert len(looks) == 3
+        assert any(m.recipients == ["g1@example.org"] for m in sent)  # its time had come
+        comment(4)
+        assert len(looks) == 3
+        ahead[0] += timedelta(minutes=16)
+        comment(5)
+        assert len(looks) == 4
+        digests = [m for m in sent if m.subject.endswith("to moderate")]
+        assert len(digests) == 2 and digests[-1].subject.endswith("4 comments to moderate")

@@ -26,11 +26,39 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=10)
 
 
+# How long a process trusts what its last look after a response found: a mail whose time
+# came meanwhile, or a digest made due sooner by a settings change, waits at most this much
+# longer for the next response (`flask forum send-mail` does not wait at all).
+RECHECK = timedelta(seconds=60)
+
+
 @dataclass(frozen=True)
 class SendReport:
     sent: int = 0
     failed: int = 0
     dropped: int = 0
+    more: bool = False  # the batch was full: more may be due now
+    next_digest: datetime | None = None  # a held comment may start a digest from then
+
+
+@dataclass
+class Gate:
+    """What this process's last look after a response found, so that the next look is
+    skipped when it could find nothing (it costs a few statements and two commits after
+    every comment, approval and moderation action): looks happen when the request queued
+    mail, when it held a comment and a digest may be due, or RECHECK after the last."""
+
+    next_look: datetime | None = None
+    digest_due: datetime | None = None
+
+    def must_look(self, now: datetime, queued: bool, held: bool) -> bool:
+        if queued or self.next_look is None or now >= self.next_look:
+            return True
+        return held and (self.digest_due is None or now >= self.digest_due)
+
+    def looked(self, now: datetime, report: SendReport) -> None:
+        self.next_look = None if report.more else now + RECHECK
+        self.digest_due = report.next_digest
 
 
 def still_true(row: OutboxMail) -> bool:
@@ -54,7 +82,7 @@ def send_due(now: datetime | None = None, limit: int = 50) -> SendReport:
     two workers never send the same mail.
     """
     now = now or utcnow()
-    notifications.held_digest(now)
+    digest = notifications.digest_held(now)
     db.session.commit()
     max_attempts = current_app.config["MAIL_MAX_ATTEMPTS"]
     rows = db.session.scalars(
@@ -98,21 +126,27 @@ def send_due(now: datetime | None = None, limit: int = 50) -> SendReport:
             row.last_error = ""
             sent += 1
         db.session.commit()
-    return SendReport(sent, failed, dropped)
+    return SendReport(sent, failed, dropped, len(rows) == limit, digest.next_due)
 
 
-def send_quietly(app: Flask) -> None:
-    """send_due in its own app context; logs instead of raising.
+def send_quietly(app: Flask, queued: bool = True, held: bool = True) -> None:
+    """send_due in its own app context, unless this process's Gate says nothing can be
+    due (`queued`: the request queued mail; `held`: it held a new comment); logs instead
+    of raising.
 
     It runs after every response and mostly only reads, so on SQLite its transactions
     begin deferred. One that read and then must write fails at once with "database is
     locked" when another worker wrote meanwhile; it then runs once more with the write
     lock taken up front, which waits for the other writer instead.
     """
+    gate = app.extensions.setdefault("forum.mail_gate", Gate())
+    now = utcnow()
+    if not gate.must_look(now, queued, held):
+        return
     with app.app_context():
         for attempt in (1, 2):
             try:
-                send_due()
+                gate.looked(now, send_due(now))
                 return
             except OperationalError as error:
                 db.session.rollback()

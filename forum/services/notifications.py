@@ -12,6 +12,7 @@ moderators unless it is approved.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app, render_template
@@ -27,6 +28,9 @@ from forum.services import sanitize
 from forum.services import settings as settings_service
 
 DIGEST_STATE_KEY = "mail.digest_sent_at"
+# What a request did that the mailer's look after the response must know (session.info).
+MAIL_QUEUED = "forum.mail_queued"
+COMMENT_HELD = "forum.comment_held"
 DIGEST_ITEMS = 20
 # Mails that speak about one comment, checked against its status just before sending.
 ABOUT_COMMENT = ("approved", "rejected", "reply")
@@ -78,6 +82,7 @@ def queue_mail(
         next_attempt_at=send_after or utcnow(),
     )
     db.session.add(mail_row)
+    db.session.info[MAIL_QUEUED] = True  # the look after this response must not be skipped
     return mail_row
 
 
@@ -170,8 +175,11 @@ def replies_visible(comment_ids: Iterable[int], now: datetime) -> None:
 def comment_submitted(comment: Comment, now: datetime | None = None) -> None:
     """Call after submit_comment: a reply published at once tells the parent's author.
 
-    A held comment needs nothing here: the next digest (send_due) picks it up.
+    A held comment needs nothing here but a word to the mailer: the next digest
+    (send_due) picks it up, and may be due now.
     """
+    if comment.status is Status.PENDING:
+        db.session.info[COMMENT_HELD] = True
     if comment.visible and comment.parent_id is not None:
         replies_visible([comment.id], now or utcnow())
 
@@ -186,30 +194,44 @@ def moderator_addresses() -> list[str]:
     )
 
 
+@dataclass(frozen=True)
+class Digest:
+    """What one look for held comments did."""
+
+    listed: int  # held comments the digest queued lists (0: no digest queued)
+    next_due: datetime | None  # a new held comment can start a digest from then (None: now)
+
+
 def held_digest(now: datetime | None = None) -> int:
     """Queue one digest of newly held comments per moderator, at most every N minutes.
 
     Returns how many held comments the digest lists (0 when none is due).
     """
+    return digest_held(now).listed
+
+
+def digest_held(now: datetime | None = None) -> Digest:
+    """`held_digest`, also saying when the next digest could be due."""
     now = now or utcnow()
-    minutes = settings_service.load().digest_minutes
+    interval = timedelta(minutes=settings_service.load().digest_minutes)
     last = _last_digest(db.session.get(Setting, DIGEST_STATE_KEY))
-    if last is not None and now - last < timedelta(minutes=minutes):
-        return 0
+    if last is not None and now - last < interval:
+        return Digest(0, last + interval)
     held = Comment.status == Status.PENDING
     if last is not None:
         held &= Comment.created_at > last
     held &= Comment.created_at <= now
     total = db.session.scalar(select(func.count(Comment.id)).where(held)) or 0
     if not total:
-        return 0
+        return Digest(0, None)
     recipients = moderator_addresses()
     if not recipients:
-        return 0
+        return Digest(0, None)
     # A digest is due: lock its state, so that of several workers only one sends it.
     state = _locked_digest_state()
     if _last_digest(state) != last:
-        return 0  # another worker sent it meanwhile
+        sent = _last_digest(state)  # another worker sent it meanwhile
+        return Digest(0, sent + interval if sent is not None else None)
     newest = db.session.scalars(
         select(Comment)
         .where(held)
@@ -232,7 +254,7 @@ def held_digest(now: datetime | None = None) -> int:
     for address in recipients:
         queue_mail(address, subject, body, "digest", send_after=now)
     state.value = now.isoformat()
-    return total
+    return Digest(total, now + interval)
 
 
 def _last_digest(state: Setting | None) -> datetime | None:
