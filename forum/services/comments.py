@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 
 from forum.extensions import db
 from forum.models import (
@@ -281,18 +282,36 @@ def find_duplicate(
     now: datetime,
 ) -> Comment | None:
     """The same author, body and parent within the duplicate window."""
-    since = now - timedelta(seconds=settings.duplicate_window_seconds)
-    stmt = select(Comment).where(
-        Comment.post_id == post.id,
-        Comment.body_hash == fingerprint,
-        Comment.created_at >= since,
-        Comment.parent_id.is_(None) if parent is None else Comment.parent_id == parent.id,
-    )
+    params = {
+        "post_id": post.id,
+        "body_hash": fingerprint,
+        "since": now - timedelta(seconds=settings.duplicate_window_seconds),
+    }
+    if parent is not None:
+        params["parent_id"] = parent.id
     if user is not None:
-        stmt = stmt.where(Comment.user_id == user.id)
+        params["user_id"] = user.id
     else:
-        stmt = stmt.where(Comment.user_id.is_(None), Comment.author_email == email)
-    return db.session.scalars(stmt.limit(1)).first()
+        params["email"] = email
+    stmt = _duplicate_query(parent is not None, user is not None)
+    return db.session.scalars(stmt, params).first()
+
+
+@functools.cache
+def _duplicate_query(reply: bool, member: bool) -> Select:
+    """Built once per shape, so that a POST only binds its values (building the statement
+    and its cache key cost more than running it)."""
+    stmt = select(Comment).where(
+        Comment.post_id == bindparam("post_id"),
+        Comment.body_hash == bindparam("body_hash"),
+        Comment.created_at >= bindparam("since"),
+        Comment.parent_id == bindparam("parent_id") if reply else Comment.parent_id.is_(None),
+    )
+    if member:
+        stmt = stmt.where(Comment.user_id == bindparam("user_id"))
+    else:
+        stmt = stmt.where(Comment.user_id.is_(None), Comment.author_email == bindparam("email"))
+    return stmt.limit(1)
 
 
 def can_edit(comment: Comment, user: User | None, settings: Settings, now: datetime | None = None):

@@ -6,10 +6,11 @@ Every rule that fires adds its reason; the strongest outcome wins
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import Exists, exists, select
+from sqlalchemy import Exists, Select, bindparam, exists, select
 
 from forum.extensions import db
 from forum.models import Ban, BanKind, Comment, Role, Rule, Status
@@ -150,13 +151,18 @@ def author_checks(sub: Submission, mode: str) -> tuple[list[str], bool]:
         wanted.append((BanKind.EMAIL, sub.author_email.strip().casefold()))
     if sub.ip.strip():
         wanted.append((BanKind.IP, sub.ip.strip()))
-    columns = [exists().where(Ban.kind == kind, Ban.value == value) for kind, value in wanted]
-    approved = _approved_comment(sub) if mode not in ("off", "all") else None
-    if approved is not None:
-        columns.append(approved)
-    if not columns:
+    approved = None
+    if mode not in ("off", "all"):
+        if sub.user_id is not None:
+            approved = "member"
+        elif sub.author_email:
+            approved = "guest"
+    if not wanted and approved is None:
         return [], False
-    row = db.session.execute(select(*columns)).one()
+    params = {f"ban_{kind.name}": value for kind, value in wanted}
+    params.update(user_id=sub.user_id, email=sub.author_email.casefold(), name=sub.author_name)
+    stmt = _author_query(tuple(kind for kind, _ in wanted), approved)
+    row = db.session.execute(stmt, params).one()
     bans = [
         f"{kind.value} {value}"
         for (kind, value), hit in zip(wanted, row[: len(wanted)], strict=True)
@@ -165,18 +171,29 @@ def author_checks(sub: Submission, mode: str) -> tuple[list[str], bool]:
     return bans, approved is not None and bool(row[-1])
 
 
-def _approved_comment(sub: Submission) -> Exists | None:
-    """Matched by account, or for guests by the same email and name; None: cannot match."""
+@functools.cache
+def _author_query(kinds: tuple[BanKind, ...], approved: str | None) -> Select:
+    """Built once per shape (which bans can match; whether and how to look for an
+    approved comment): a submission only binds its values."""
+    columns = [
+        exists().where(Ban.kind == kind, Ban.value == bindparam(f"ban_{kind.name}"))
+        for kind in kinds
+    ]
+    if approved is not None:
+        columns.append(_approved_comment(approved))
+    return select(*columns)
+
+
+def _approved_comment(who: str) -> Exists:
+    """Matched by account, or for guests by the same email and name."""
     stmt = exists().where(Comment.status == Status.APPROVED)
-    if sub.user_id is not None:
-        return stmt.where(Comment.user_id == sub.user_id)
-    if sub.author_email:
-        return stmt.where(
-            Comment.user_id.is_(None),
-            Comment.author_email == sub.author_email.casefold(),
-            Comment.author_name == sub.author_name,
-        )
-    return None
+    if who == "member":
+        return stmt.where(Comment.user_id == bindparam("user_id"))
+    return stmt.where(
+        Comment.user_id.is_(None),
+        Comment.author_email == bindparam("email"),
+        Comment.author_name == bindparam("name"),
+    )
 
 
 def matched_words(words: tuple[str, ...], sub: Submission) -> list[str]:

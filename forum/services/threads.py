@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import false, func, or_, select
+from sqlalchemy import bindparam, false, func, or_, select
 
 from forum.extensions import db
 from forum.models import Comment, CommentKind, Status
@@ -167,6 +167,16 @@ def top_level():
     return ~Comment.path.contains("/")
 
 
+# Visible top-level comments before a path: built once (a POST's redirect only binds it).
+_ROOTS_BEFORE = select(func.count(Comment.id)).where(
+    Comment.post_id == bindparam("post_id"),
+    Comment.visible.is_(True),
+    Comment.kind == CommentKind.COMMENT,
+    top_level(),
+    Comment.path < bindparam("path"),
+)
+
+
 def own_pending(post_id: int, user_id: int | None, pending_ids: frozenset[int]) -> list[Any]:
     """The viewer's own comments awaiting moderation on this post (rows of SHOWN)."""
     if user_id is None and not pending_ids:
@@ -223,16 +233,5 @@ def page_of(comment: Comment, per_page: int) -> int:
             or 0
         )
         return max(1, -(-roots // per_page))
-    before = (
-        db.session.scalar(
-            select(func.count(Comment.id)).where(
-                Comment.post_id == comment.post_id,
-                Comment.visible.is_(True),
-                Comment.kind == CommentKind.COMMENT,
-                top_level(),
-                Comment.path < root_path,
-            )
-        )
-        or 0
-    )
-    return before // per_page + 1
+    before = db.session.scalar(_ROOTS_BEFORE, {"post_id": comment.post_id, "path": root_path})
+    return (before or 0) // per_page + 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from forum.extensions import db
@@ -41,12 +41,20 @@ def place_in_thread(comment: Comment, parent: Comment | None) -> None:
     # its post: a statement without page_scopes would bump GLOBAL (every cached page).
     path = path_of(comment.id, parent.path if parent else None)
     db.session.execute(
-        update(Comment)
-        .where(Comment.id == comment.id)
-        .values(path=path)
-        .execution_options(synchronize_session=False, page_scopes=(comment.post_id,))
+        _SET_PATH,
+        {"comment_id": comment.id, "new_path": path},
+        execution_options={"page_scopes": (comment.post_id,)},
     )
     set_committed_value(comment, "path", path)
+
+
+# Built once: a new comment only binds its values.
+_SET_PATH = (
+    update(Comment)
+    .where(Comment.id == bindparam("comment_id"))
+    .values(path=bindparam("new_path"))
+    .execution_options(synchronize_session=False)
+)
 
 
 def refresh_visibility(comment: Comment) -> None:
