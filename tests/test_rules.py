@@ -6,9 +6,16 @@ import pytest
 
 from forum.extensions import db
 from forum.models import Ban, BanKind, Role, Status, User
-from forum.services.moderation_rules import RULE_LABELS, Submission, evaluate, matched_words
+from forum.services.moderation_rules import (
+    RULE_LABELS,
+    Submission,
+    _author_query,
+    evaluate,
+    matched_words,
+)
 from forum.services.settings import Settings
 from tests.factories import make_comment, make_post, make_user
+from tests.helpers import rows_read
 
 # The rules alone: no moderation mode, nothing else that could fire.
 QUIET = Settings(moderation_mode="off", max_links=0, hold_on_sanitized=False, min_submit_seconds=0)
@@ -361,3 +368,31 @@ def test_the_strongest_outcome_wins(db_session, kw, expected):
         min_submit_seconds=3,
     )  # fmt: skip
     assert evaluate(sub(**kw), settings).status is expected
+
+
+def check_approved_before_reads_only_the_authors_own_comments() -> None:
+    """Not every approved guest comment: SQLite without statistics answered the guest's
+    `user_id IS NULL` from the user_id index and read them all, on every guest POST from
+    a first-time author (on a migrated database, where that index comes later;
+    tests/test_migrations.py)."""
+    post = make_post()
+    make_comment(post, author_email="ann@example.org", author_name="Ann")
+    for n in range(400):
+        make_comment(post, author_email=f"other{n}@example.org", author_name=f"Other {n}")
+    db.session.commit()
+    stmt = _author_query((), "guest")
+    ann, new = (
+        {"email": "ann@example.org", "name": "Ann"},
+        {"email": "new@example.org", "name": "New"},
+    )
+    few = max(rows_read(stmt, ann), rows_read(stmt, new))
+    for n in range(400, 1200):
+        make_comment(post, author_email=f"other{n}@example.org", author_name=f"Other {n}")
+    make_comment(post, author_email="ann@example.org", author_name="Ann")
+    db.session.commit()
+    assert max(rows_read(stmt, ann), rows_read(stmt, new)) <= few + 2
+    assert few <= 20, few  # a scan of 400 comments takes hundreds
+
+
+def test_the_approved_before_check_reads_only_the_authors_own_comments(db_session):
+    check_approved_before_reads_only_the_authors_own_comments()

@@ -189,8 +189,11 @@ def _approved_comment(who: str) -> Exists:
     stmt = exists().where(Comment.status == Status.APPROVED)
     if who == "member":
         return stmt.where(Comment.user_id == bindparam("user_id"))
+    # `user_id + 0`: a guest's test no index can answer, so that the planner reads the
+    # author's own comments (ix_comment_email_status) and not every approved guest comment
+    # (ix_comment_user_status: SQLite without statistics took it, 7 ms at 10,000 comments).
     return stmt.where(
-        Comment.user_id.is_(None),
+        (Comment.user_id + 0).is_(None),
         Comment.author_email == bindparam("email"),
         Comment.author_name == bindparam("name"),
     )
