@@ -11,7 +11,7 @@ Nothing but hashed features and counts is stored (docs/spam-filter.md).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -149,37 +149,33 @@ def state() -> ModelState:
 # Learning ----------------------------------------------------------------------
 
 
-def lessons_of(comment_ids: Sequence[int]) -> dict[int, str]:
-    """The label each of these comments taught, if any (one query per 900 ids)."""
-    found: dict[int, str] = {}
+def lessons_for(comment_ids: Sequence[int]) -> dict[int, SpamLesson]:
+    """The lessons these comments taught, by comment id (one query per 900 ids)."""
     ids = sorted(set(comment_ids))
-    for start in range(0, len(ids), CHUNK):
-        found.update(
-            db.session.execute(
-                select(SpamLesson.comment_id, SpamLesson.label).where(
-                    SpamLesson.comment_id.in_(ids[start : start + CHUNK])
-                )
-            ).all()
+    return {
+        lesson.comment_id: lesson
+        for start in range(0, len(ids), CHUNK)
+        for lesson in db.session.scalars(
+            select(SpamLesson).where(SpamLesson.comment_id.in_(ids[start : start + CHUNK]))
         )
-    return {k: SpamLabel(v).value for k, v in found.items()}
+    }
 
 
-def teach(wanted: Sequence[tuple[int, SpamLabel | None, FeatureInput | None]]) -> int:
+def teach(
+    wanted: Sequence[tuple[int, SpamLabel | None, FeatureInput | None]],
+    existing: Mapping[int, SpamLesson] | None = None,
+) -> int:
     """Make each comment's lesson the given label (None: no lesson); returns lessons changed.
 
     A lesson that changes is first taken back (its recorded change subtracted), then
     learned again: one online logistic-regression step on the comment's features.
+    `existing`: the comments' lessons as lessons_for() loaded them in this transaction
+    (a caller that read them already saves the query).
     """
     if not wanted:
         return 0
-    ids = [comment_id for comment_id, _, _ in wanted]
-    existing = {
-        lesson.comment_id: lesson
-        for start in range(0, len(ids), CHUNK)
-        for lesson in db.session.scalars(
-            select(SpamLesson).where(SpamLesson.comment_id.in_(sorted(ids)[start : start + CHUNK]))
-        )
-    }
+    if existing is None:
+        existing = lessons_for([comment_id for comment_id, _, _ in wanted])
     delta: dict[int, list[float]] = {}  # key -> [weight, spam, ham]
 
     def add(key: int, weight: float, label: SpamLabel | None, sign: int) -> None:
@@ -192,6 +188,7 @@ def teach(wanted: Sequence[tuple[int, SpamLabel | None, FeatureInput | None]]) -
 
     to_learn: list[tuple[int, SpamLabel, dict[int, str]]] = []
     changed = 0
+    taken_back = False
     for comment_id, label, data in wanted:
         old = existing.get(comment_id)
         if (old.label if old is not None else None) is label:
@@ -202,6 +199,7 @@ def teach(wanted: Sequence[tuple[int, SpamLabel | None, FeatureInput | None]]) -
                 add(key, -old.step, old.label, -1)
             add(MODEL_KEY, -old.bias_step, old.label, -1)
             db.session.delete(old)
+            taken_back = True
         if label is not None and data is not None:
             to_learn.append((comment_id, label, extract(data)))
     lessons_before = 0
@@ -213,7 +211,7 @@ def teach(wanted: Sequence[tuple[int, SpamLabel | None, FeatureInput | None]]) -
         for key, values in delta.items():
             if key in keys:
                 current[key] = current.get(key, 0.0) + values[0]
-        if existing:
+        if taken_back:
             db.session.flush()  # the deleted lessons go before new ones take their ids
         for comment_id, label, features in to_learn:
             scale = 1.0 / math.sqrt(len(features))
@@ -336,15 +334,20 @@ def automatic_classifier_spam(comments: Sequence[Comment]) -> set[int]:
     )
 
 
-def learn_decisions(action: str, decided: Sequence[tuple[Comment, Status, bool]]) -> int:
-    """Teach what one moderator action on these comments (status before, automatic?) says."""
+def learn_decisions(
+    action: str,
+    decided: Sequence[tuple[Comment, Status, bool]],
+    existing: Mapping[int, SpamLesson] | None = None,
+) -> int:
+    """Teach what one moderator action on these comments (status before, automatic?) says;
+    `existing` as for teach()."""
     wanted: list[tuple[int, SpamLabel | None, FeatureInput | None]] = []
     for comment, from_status, auto in decided:
         label = label_for(action, from_status, auto)
         if label is False:
             continue
         wanted.append((comment.id, label, input_of(comment) if label else None))
-    return teach(wanted)
+    return teach(wanted, existing)
 
 
 def restore_lessons(comments: Sequence[tuple[Comment, str | None]]) -> int:
