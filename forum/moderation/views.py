@@ -38,6 +38,7 @@ from forum.moderation.forms import (
     SpamAboveForm,
     UndoForm,
 )
+from forum.security import remember_staff
 from forum.services import bans as ban_service
 from forum.services import comments as comment_service
 from forum.services import markdown, moderation, notifications, rule_stats, sanitize, spam_filter
@@ -63,6 +64,7 @@ def require_moderator():
         return login_manager.unauthorized()
     if not current_user.is_moderator:
         abort(403)
+    remember_staff(current_user)
     return None
 
 
