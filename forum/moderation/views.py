@@ -108,8 +108,12 @@ def first_error(form) -> str:
     return "The form was incomplete."
 
 
-def done(outcome: moderation.Outcome, next_url: str | None = None):
-    """The answer to an action: JSON for fetch, else a notice with undo and a redirect."""
+def finish(outcome: moderation.Outcome, next_url: str | None = None):
+    """Commit an action and answer it: JSON for fetch, else a notice with undo and a
+    redirect. The JSON's tab counts are read before the commit, in the action's transaction
+    (after it, the read would begin and end a transaction of its own)."""
+    counts = queue_service.tab_counts() if wants_json() else None
+    db.session.commit()
     flush_mail_after_response()
     undoable = bool(outcome.changed) and outcome.action not in ("undo", "unban")
     if wants_json():
@@ -122,7 +126,7 @@ def done(outcome: moderation.Outcome, next_url: str | None = None):
             unchanged=outcome.unchanged,
             refused=outcome.refused,
             pending_parents=outcome.pending_parents,
-            counts=queue_service.tab_counts(),  # after the action: what the tabs say now
+            counts=counts,  # what the tabs say after the action
         )
     session[NOTICE_KEY] = {
         "message": outcome.message,
@@ -239,8 +243,7 @@ def act(comment_id: int, action: str):
     if outcome.refused:
         db.session.rollback()
         return refuse(f"Cannot {action} this comment: {moderation.refusal(action)}")
-    db.session.commit()
-    return done(outcome, form.next.data)
+    return finish(outcome, form.next.data)
 
 
 @bp.post("/bulk")
@@ -259,8 +262,7 @@ def bulk():
     if not comments:
         return refuse("None of those comments exist any more.", 404)
     outcome = moderation.decide(form.action.data, comments, moderator(), form.reason_text)
-    db.session.commit()
-    return done(outcome, form.next.data)
+    return finish(outcome, form.next.data)
 
 
 @bp.post("/spam-above")
@@ -279,8 +281,7 @@ def spam_above():
     outcome = moderation.decide(
         "spam", moderation.load_comments(ids), moderator(), f"spam score {threshold:g} or more"
     )
-    db.session.commit()
-    return done(outcome, form.next.data)
+    return finish(outcome, form.next.data)
 
 
 @bp.post("/comments/<int:comment_id>/edit")
@@ -304,8 +305,7 @@ def edit(comment_id: int):
         return render_item(comment, 422, edit_form=form)
     if outcome.refused:
         return refuse("This comment cannot be approved.")
-    db.session.commit()
-    return done(outcome, form.next.data)
+    return finish(outcome, form.next.data)
 
 
 @bp.post("/comments/<int:comment_id>/reply")
@@ -329,8 +329,7 @@ def reply(comment_id: int):
         form.body.errors = [str(error)]
         comment = db.get_or_404(Comment, comment_id)
         return render_item(comment, 422, reply_form=form)
-    db.session.commit()
-    return done(outcome, form.next.data)
+    return finish(outcome, form.next.data)
 
 
 @bp.post("/comments/<int:comment_id>/ban")
@@ -367,8 +366,7 @@ def ban(comment_id: int):
     # The bans are visible to everyone now; sweep again for what arrived meanwhile.
     values = [(BanKind(k), v) for k, v in outcome.extra["ban_values"]]
     late = ban_service.sweep_banned(values, moderator(), form.remove_everything.data, outcome.batch)
-    db.session.commit()
-    return done(outcome.merge(late), form.next.data)
+    return finish(outcome.merge(late), form.next.data)
 
 
 @bp.post("/undo")
@@ -381,8 +379,7 @@ def undo():
         outcome = undo_service.undo(form.batch.data, moderator())
     except moderation.ModerationError as error:
         return refuse(str(error), 404)
-    db.session.commit()
-    return done(outcome, form.next.data)
+    return finish(outcome, form.next.data)
 
 
 # Groups -------------------------------------------------------------------------
@@ -418,8 +415,7 @@ def group_action():
     outcome = moderation.decide(
         form.action.data, moderation.load_comments(ids), moderator(), form.reason_text
     )
-    db.session.commit()
-    return done(outcome, form.next.data or url_for(".groups", kind=form.kind.data))
+    return finish(outcome, form.next.data or url_for(".groups", kind=form.kind.data))
 
 
 # The log, rules, settings and bans ----------------------------------------------
