@@ -74,7 +74,7 @@ def _weights(keys: Iterable[int]) -> dict[int, tuple[float, int, int]]:
     try:
         if connection.dialect.name == "postgresql":
             # One array parameter: the same statement every time, prepared once by psycopg.
-            cursor.execute(SELECT_PG, (wanted,), binary=True)
+            cursor.execute(SELECT_PG, (_pg_array(wanted),))
             found.update((key, (weight, spam, ham)) for key, weight, spam, ham in cursor.fetchall())
             return found
         for start in range(0, len(wanted), CHUNK):
@@ -84,6 +84,13 @@ def _weights(keys: Iterable[int]) -> dict[int, tuple[float, int, int]]:
     finally:
         cursor.close()
     return found
+
+
+def _pg_array(values: Iterable[int | float]) -> str:
+    """An array parameter as PostgreSQL's text literal ('{1,2,3}', cast in the statement):
+    psycopg dumps a list of 300 numbers one by one, four times slower (bench/NOTES.md).
+    str() of an int, or of a float (its shortest exact form), reads back the same number."""
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def _sigmoid(z: float) -> float:
@@ -267,7 +274,7 @@ def _apply(delta: dict[int, list[float]]) -> None:
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
         # One statement over five arrays instead of one statement per row.
-        columns = [list(column) for column in zip(*rows, strict=True)]
+        columns = [_pg_array(column) for column in zip(*rows, strict=True)]
         connection.exec_driver_sql(UPSERT_PG, tuple(columns))
     else:
         connection.exec_driver_sql(UPSERT.format(source="VALUES (?, ?, ?, ?, ?)"), rows)
