@@ -3,8 +3,9 @@
 A page is a constant number of queries whatever its size or the queue's: the items
 (one range scan of ix_comment_status_created, keyset on created_at and id), their
 posts, parents, accounts and hold reasons (one select-in each), the history of every
-author on the page (one grouped query), open flags (one), and the tab counts (one read
-of the maintained counters, services/counters.py).
+author on the page (one grouped query), open flags (one, when the items' query found an
+item with any), and the tab counts (one read of the maintained counters,
+services/counters.py).
 """
 
 from __future__ import annotations
@@ -198,7 +199,9 @@ def queue_page(
     descending = newest != backwards
     order = (first.desc(), Comment.id.desc()) if descending else (first.asc(), Comment.id.asc())
     stmt = (
-        stmt.order_by(*order)
+        # Whether each item has an open flag: the flags' query then runs only when one has.
+        stmt.add_columns(open_flag_exists().label("flagged"))
+        .order_by(*order)
         .limit(per_page + 1)
         .options(
             # Many-to-one, joined in the page's own query (by primary key): two queries
@@ -209,18 +212,20 @@ def queue_page(
             selectinload(Comment.reasons),
         )
     )
-    rows = list(db.session.scalars(stmt))
-    more = len(rows) > per_page
-    rows = rows[:per_page]
+    found = db.session.execute(stmt).all()
+    more = len(found) > per_page
+    found = found[:per_page]
     if backwards:
-        rows.reverse()
+        found.reverse()
+    rows = [comment for comment, _ in found]
+    flagged = [comment for comment, has_flag in found if has_flag]
     next_cursor = prev_cursor = None
     if rows:
         if more or backwards:
             next_cursor = Cursor.of(rows[-1], by_score).encode()
         if (more and backwards) or (after is not None):
             prev_cursor = Cursor.of(rows[0], by_score).encode()
-    return QueuePage(rows, next_cursor, prev_cursor, author_histories(rows), open_flags(rows))
+    return QueuePage(rows, next_cursor, prev_cursor, author_histories(rows), open_flags(flagged))
 
 
 def tab_counts() -> dict[str, int]:
