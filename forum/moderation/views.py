@@ -167,6 +167,7 @@ def queue():
         "key_actions": KEY_ACTIONS,
         "excerpt": sanitize.excerpt,
         "author_key": queue_service.author_key,
+        "links": query.ItemLinks(),
     }
     if wants_json():
         return jsonify(
@@ -207,6 +208,7 @@ def render_item(comment: Comment, status: int = 200, **forms):
         reply_form=forms.get("reply_form") or ReplyForm(formdata=None),
         ban_form=forms.get("ban_form") or BanForm(formdata=None),
         excerpt=sanitize.excerpt,
+        links=query.ItemLinks(),
         here=request.path,
         log=queue_service.comment_log(comment.id),
     )
