@@ -9,8 +9,8 @@ the filler posts, then N pending comments), then, in this process with the test 
 best-of-N CPU time of the dashboard's first page, of the approve POST (each on a
 different pending comment) and of the bare pages `make bench` compares them with
 (bench/baseline_app.py: /rows of the dashboard's bytes, and of one row), the statements
-each runs, and a cProfile of each (cumulative, the top lines). BENCH_APP_ROOT measures
-another checkout (a "before").
+each runs (an approval: of a top-level comment and of a reply), and a cProfile of each
+(cumulative, the top lines). BENCH_APP_ROOT measures another checkout (a "before").
 
 --postgresql builds the same queue in the database `bench_profile` on BENCH_PG_SERVER
 (bench/datagen.py; never the tests' database), kept between runs like the SQLite file
@@ -77,18 +77,19 @@ def build(url: str, pending: int) -> int:
     return threads[1000].post_id
 
 
-def pending_ids(app, n: int) -> list[int]:
+def pending_ids(app, n: int, replies: bool | None = None) -> list[int]:
+    """Pending comments to approve; replies=True/False: only replies / top-level ones."""
     from sqlalchemy import select
 
     from forum.extensions import db
     from forum.models import Comment, Status
 
+    stmt = select(Comment.id).where(Comment.status == Status.PENDING)
+    if replies is not None:
+        kind = Comment.parent_id.is_not(None) if replies else Comment.parent_id.is_(None)
+        stmt = stmt.where(kind)
     with app.app_context():
-        return list(
-            db.session.scalars(
-                select(Comment.id).where(Comment.status == Status.PENDING).limit(n * 7)
-            )
-        )[::7][:n]
+        return list(db.session.scalars(stmt.limit(n * 7)))[::7][:n]
 
 
 def signed_in(app):
@@ -186,18 +187,20 @@ def run(args: argparse.Namespace, url: str, post: int) -> None:
         "approve_ms": cpu_ms(approve, args.runs),
         "bare_small_ms": cpu_ms(lambda: base.get(bare_small), args.runs),
         "dashboard_queries": inprocess.queries_for(app, "GET", "/moderation/", user_id=1),
-        "approve_queries": inprocess.queries_for(
+    }
+    # The statements depend on the kind of comment (a reply's parent and notifications).
+    for kind, replies in (("top_level", False), ("reply", True)):
+        figures[f"approve_queries_{kind}"] = inprocess.queries_for(
             app,
             "POST",
-            f"/moderation/comments/{ids.pop()}/approve",
+            f"/moderation/comments/{pending_ids(app, 1, replies)[0]}/approve",
             user_id=1,
             headers={"Accept": "application/json"},
-        ),
-    }
+        )
     figures["dashboard_ratio"] = round(figures["dashboard_ms"] / figures["bare_dashboard_ms"], 2)
     figures["approve_ratio"] = round(figures["approve_ms"] / figures["bare_small_ms"], 2)
     for key, value in figures.items():
-        print(f"{key:>20}: {value}")
+        print(f"{key:>26}: {value}")
     if not args.no_profile:
         print("\n=== dashboard first page ===")
         print(profile(lambda: mod.get("/moderation/"), 5, args.top))
