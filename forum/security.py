@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from flask import Flask, Response, abort, current_app, has_request_context, request
-from flask_login import current_user
+from flask import Flask, Response, abort, current_app, g, has_request_context, request
 from werkzeug.exceptions import SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -110,7 +110,10 @@ def log_staff_action(response: Response) -> Response:
         return response
     if response.status_code >= 400:  # refused: nothing was done
         return response
-    if not getattr(current_user, "is_authenticated", False) or not current_user.is_moderator:
+    # Who passed the dashboard's guard, as they were then (remember_staff): reading the
+    # user again here, after the view's commit expired it, would cost a query.
+    staff = g.get("staff")
+    if staff is None:
         return response
     details: dict[str, Any] = {"endpoint": request.endpoint}
     details.update(request.view_args or {})
@@ -125,8 +128,21 @@ def log_staff_action(response: Response) -> Response:
         details["action"] = str(action)
     if ids:
         details["ids"] = ",".join(ids[:50]) + (",..." if len(ids) > 50 else "")
-    log_event("moderation", current_user, status=response.status_code, **details)
+    log_event("moderation", staff, status=response.status_code, **details)
     return response
+
+
+@dataclass(frozen=True)
+class Staff:
+    """A moderator or admin as log lines name them."""
+
+    id: int
+    username: str
+
+
+def remember_staff(user: Any) -> None:
+    """Note the moderator or admin this request is from, for log_staff_action."""
+    g.staff = Staff(user.id, user.username)
 
 
 def log_event(event: str, user: Any = None, **details: Any) -> None:

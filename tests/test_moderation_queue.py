@@ -34,6 +34,12 @@ def test_each_tab_lists_its_status_and_flagged_lists_open_flags(db_session):
     flagged_page = queue.queue_page(QueueFilter(tab="flagged"), 10)
     assert ids(flagged_page) == [flagged.id]
     assert [f.reason for f in flagged_page.flags[flagged.id]] == ["spam"]
+    # Every tab shows an item's open flags (and only open ones).
+    approved_page = queue.queue_page(QueueFilter(tab="approved"), 10)
+    assert {i: [f.reason for f in fs] for i, fs in approved_page.flags.items()} == {
+        flagged.id: ["spam"]
+    }
+    assert queue.queue_page(QueueFilter(tab="pending"), 10).flags == {}
     assert queue.tab_counts() == {
         "pending": 1, "approved": 2, "spam": 1, "rejected": 1, "flagged": 1,
     }  # fmt: skip

@@ -9,10 +9,11 @@
 from __future__ import annotations
 
 from flask import url_for
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from forum.models import DECISIONS
+from forum.moderation import query
 from forum.services import sanitize
 
 PIECES = st.sampled_from(
@@ -66,3 +67,20 @@ def test_an_items_action_urls_are_its_url_and_the_action(app):
                 assert url_for("moderation.act", comment_id=comment_id, action=action) == (
                     f"{item}/{action}"
                 )
+
+
+# The app is only read: one per test is enough.
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.integers(min_value=0, max_value=2**63 - 1),
+    st.text(max_size=60),
+    st.one_of(st.ip_addresses().map(str), st.text(max_size=40)),
+)
+def test_the_queue_items_links_are_what_url_for_writes(app, comment_id, email, ip):
+    with app.test_request_context("/moderation/?tab=spam&q=x"):
+        links = query.ItemLinks()
+        assert links.item(comment_id) == url_for("moderation.item", comment_id=comment_id)
+        assert links.by_author(email) == url_for("moderation.queue", tab="pending", author=email)
+        assert links.by_ip(ip) == url_for("moderation.queue", group="ip", value=ip)

@@ -194,6 +194,27 @@ def test_unlearning_gives_back_the_exact_model(db_session):
     assert db.session.get(SpamLesson, 1) is None
 
 
+def test_weights_are_stored_as_the_exact_numbers_learned(db_session):
+    # On PostgreSQL the upsert sends its arrays as text literals: every number must read
+    # back bit for bit (keys over the whole 64-bit range, any float).
+    teach_corpus(3, 3)
+    lesson_1 = data("buy cheap pills at pills.example now")
+    spam_filter.teach([(1, SpamLabel.SPAM, lesson_1)])
+    stored = db.session.get(SpamLesson, 1)
+    features = spam_features.extract(lesson_1)
+    assert sorted(stored.features) == sorted(features) and stored.step != 0
+    rows = spam_filter._weights(features)
+    assert set(rows) == set(features)
+    for key in features:
+        weight = db.session.scalar(select(SpamFeature.weight).where(SpamFeature.key == key))
+        assert rows[key][0] == weight
+    awkward = [0.1, 1 / 3, -2.5e-7, 1e-300, 123456789.12345679, -(2.0**60) / 3]
+    keys = [-(2**63), -1, 2**63 - 1, *range(10, 16)]
+    spam_filter._apply({key: [awkward[i % len(awkward)], 0, 0] for i, key in enumerate(keys)})
+    found = spam_filter._weights(keys)
+    assert [found[key][0] for key in keys] == [awkward[i % len(awkward)] for i in range(len(keys))]
+
+
 def test_teaching_the_same_label_twice_changes_nothing(db_session):
     assert spam_filter.teach([(1, SpamLabel.HAM, data("nice song"))]) == 1
     before = model_rows()

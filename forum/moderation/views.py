@@ -38,6 +38,7 @@ from forum.moderation.forms import (
     SpamAboveForm,
     UndoForm,
 )
+from forum.security import remember_staff
 from forum.services import bans as ban_service
 from forum.services import comments as comment_service
 from forum.services import markdown, moderation, notifications, rule_stats, sanitize, spam_filter
@@ -63,6 +64,7 @@ def require_moderator():
         return login_manager.unauthorized()
     if not current_user.is_moderator:
         abort(403)
+    remember_staff(current_user)
     return None
 
 
@@ -106,8 +108,12 @@ def first_error(form) -> str:
     return "The form was incomplete."
 
 
-def done(outcome: moderation.Outcome, next_url: str | None = None):
-    """The answer to an action: JSON for fetch, else a notice with undo and a redirect."""
+def finish(outcome: moderation.Outcome, next_url: str | None = None):
+    """Commit an action and answer it: JSON for fetch, else a notice with undo and a
+    redirect. The JSON's tab counts are read before the commit, in the action's transaction
+    (after it, the read would begin and end a transaction of its own)."""
+    counts = queue_service.tab_counts() if wants_json() else None
+    db.session.commit()
     flush_mail_after_response()
     undoable = bool(outcome.changed) and outcome.action not in ("undo", "unban")
     if wants_json():
@@ -120,7 +126,7 @@ def done(outcome: moderation.Outcome, next_url: str | None = None):
             unchanged=outcome.unchanged,
             refused=outcome.refused,
             pending_parents=outcome.pending_parents,
-            counts=queue_service.tab_counts(),  # after the action: what the tabs say now
+            counts=counts,  # what the tabs say after the action
         )
     session[NOTICE_KEY] = {
         "message": outcome.message,
@@ -161,6 +167,7 @@ def queue():
         "key_actions": KEY_ACTIONS,
         "excerpt": sanitize.excerpt,
         "author_key": queue_service.author_key,
+        "links": query.ItemLinks(),
     }
     if wants_json():
         return jsonify(
@@ -201,6 +208,7 @@ def render_item(comment: Comment, status: int = 200, **forms):
         reply_form=forms.get("reply_form") or ReplyForm(formdata=None),
         ban_form=forms.get("ban_form") or BanForm(formdata=None),
         excerpt=sanitize.excerpt,
+        links=query.ItemLinks(),
         here=request.path,
         log=queue_service.comment_log(comment.id),
     )
@@ -237,8 +245,7 @@ def act(comment_id: int, action: str):
     if outcome.refused:
         db.session.rollback()
         return refuse(f"Cannot {action} this comment: {moderation.refusal(action)}")
-    db.session.commit()
-    return done(outcome, form.next.data)
+    return finish(outcome, form.next.data)
 
 
 @bp.post("/bulk")
@@ -257,8 +264,7 @@ def bulk():
     if not comments:
         return refuse("None of those comments exist any more.", 404)
     outcome = moderation.decide(form.action.data, comments, moderator(), form.reason_text)
-    db.session.commit()
-    return done(outcome, form.next.data)
+    return finish(outcome, form.next.data)
 
 
 @bp.post("/spam-above")
@@ -277,8 +283,7 @@ def spam_above():
     outcome = moderation.decide(
         "spam", moderation.load_comments(ids), moderator(), f"spam score {threshold:g} or more"
     )
-    db.session.commit()
-    return done(outcome, form.next.data)
+    return finish(outcome, form.next.data)
 
 
 @bp.post("/comments/<int:comment_id>/edit")
@@ -302,8 +307,7 @@ def edit(comment_id: int):
         return render_item(comment, 422, edit_form=form)
     if outcome.refused:
         return refuse("This comment cannot be approved.")
-    db.session.commit()
-    return done(outcome, form.next.data)
+    return finish(outcome, form.next.data)
 
 
 @bp.post("/comments/<int:comment_id>/reply")
@@ -327,8 +331,7 @@ def reply(comment_id: int):
         form.body.errors = [str(error)]
         comment = db.get_or_404(Comment, comment_id)
         return render_item(comment, 422, reply_form=form)
-    db.session.commit()
-    return done(outcome, form.next.data)
+    return finish(outcome, form.next.data)
 
 
 @bp.post("/comments/<int:comment_id>/ban")
@@ -365,8 +368,7 @@ def ban(comment_id: int):
     # The bans are visible to everyone now; sweep again for what arrived meanwhile.
     values = [(BanKind(k), v) for k, v in outcome.extra["ban_values"]]
     late = ban_service.sweep_banned(values, moderator(), form.remove_everything.data, outcome.batch)
-    db.session.commit()
-    return done(outcome.merge(late), form.next.data)
+    return finish(outcome.merge(late), form.next.data)
 
 
 @bp.post("/undo")
@@ -379,8 +381,7 @@ def undo():
         outcome = undo_service.undo(form.batch.data, moderator())
     except moderation.ModerationError as error:
         return refuse(str(error), 404)
-    db.session.commit()
-    return done(outcome, form.next.data)
+    return finish(outcome, form.next.data)
 
 
 # Groups -------------------------------------------------------------------------
@@ -416,8 +417,7 @@ def group_action():
     outcome = moderation.decide(
         form.action.data, moderation.load_comments(ids), moderator(), form.reason_text
     )
-    db.session.commit()
-    return done(outcome, form.next.data or url_for(".groups", kind=form.kind.data))
+    return finish(outcome, form.next.data or url_for(".groups", kind=form.kind.data))
 
 
 # The log, rules, settings and bans ----------------------------------------------

@@ -142,7 +142,8 @@ def decide(
     target = TARGET[action]
     changed: list[Comment] = []
     # The spam filter learns from the decision; the log keeps its lesson before, for undo.
-    lessons = spam_filter.lessons_of([c.id for c in comments])
+    # One read of the lessons: their labels for the log, and the lessons for learning.
+    lessons = spam_filter.lessons_for([c.id for c in comments])
     automatic = spam_filter.automatic_classifier_spam(comments) if action == "restore" else set()
     taught: list[tuple[Comment, Status, bool]] = []
     for comment in comments:
@@ -152,13 +153,14 @@ def decide(
         if comment.status not in ALLOWED_FROM[action]:
             outcome.refused.append(comment.id)
             continue
-        lesson = {"spam_lesson": lessons.get(comment.id)}
+        taught_before = lessons.get(comment.id)
+        lesson = {"spam_lesson": taught_before.label.value if taught_before else None}
         audit.log(comment.id, by, action, comment.status, target, outcome.batch, note, lesson, now)
         taught.append((comment, comment.status, comment.id in automatic))
         set_status(comment, target, by, now)
         changed.append(comment)
         outcome.changed.append(comment.id)
-    spam_filter.learn_decisions(action, taught)
+    spam_filter.learn_decisions(action, taught, lessons)
     if action == "approve" and outcome.unchanged:
         dismiss_flags(outcome, by, note, now)
     if not changed:

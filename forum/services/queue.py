@@ -3,8 +3,9 @@
 A page is a constant number of queries whatever its size or the queue's: the items
 (one range scan of ix_comment_status_created, keyset on created_at and id), their
 posts, parents, accounts and hold reasons (one select-in each), the history of every
-author on the page (one grouped query), open flags (one), and the tab counts (one read
-of the maintained counters, services/counters.py).
+author on the page (one grouped query), open flags (one, when the items' query found an
+item with any), and the tab counts (one read of the maintained counters,
+services/counters.py).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, exists, func, or_, select, tuple_, union_all
+from sqlalchemy import Select, bindparam, exists, func, or_, select, tuple_, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
 from forum.extensions import db
@@ -198,7 +200,9 @@ def queue_page(
     descending = newest != backwards
     order = (first.desc(), Comment.id.desc()) if descending else (first.asc(), Comment.id.asc())
     stmt = (
-        stmt.order_by(*order)
+        # Whether each item has an open flag: the flags' query then runs only when one has.
+        stmt.add_columns(open_flag_exists().label("flagged"))
+        .order_by(*order)
         .limit(per_page + 1)
         .options(
             # Many-to-one, joined in the page's own query (by primary key): two queries
@@ -209,18 +213,20 @@ def queue_page(
             selectinload(Comment.reasons),
         )
     )
-    rows = list(db.session.scalars(stmt))
-    more = len(rows) > per_page
-    rows = rows[:per_page]
+    found = db.session.execute(stmt).all()
+    more = len(found) > per_page
+    found = found[:per_page]
     if backwards:
-        rows.reverse()
+        found.reverse()
+    rows = [comment for comment, _ in found]
+    flagged = [comment for comment, has_flag in found if has_flag]
     next_cursor = prev_cursor = None
     if rows:
         if more or backwards:
             next_cursor = Cursor.of(rows[-1], by_score).encode()
         if (more and backwards) or (after is not None):
             prev_cursor = Cursor.of(rows[0], by_score).encode()
-    return QueuePage(rows, next_cursor, prev_cursor, author_histories(rows), open_flags(rows))
+    return QueuePage(rows, next_cursor, prev_cursor, author_histories(rows), open_flags(flagged))
 
 
 def tab_counts() -> dict[str, int]:
@@ -253,12 +259,9 @@ def author_key(comment: Comment) -> str:
     return f"email:{comment.author_email}"
 
 
-def author_histories(comments: list[Comment]) -> dict[str, History]:
-    """History of every author of these comments, in one grouped query."""
-    user_ids = sorted({c.user_id for c in comments if c.user_id is not None})
-    emails = sorted({c.author_email for c in comments if c.user_id is None})
-    if not user_ids and not emails:
-        return {}
+def _history_statements() -> dict[tuple[bool, bool], Any]:
+    """author_histories' statements, by (any accounts?, any guests?), built once: building
+    the union cost more than running it (bench/NOTES.md)."""
     columns = (
         Comment.user_id,
         Comment.author_email,
@@ -267,17 +270,41 @@ def author_histories(comments: list[Comment]) -> dict[str, History]:
         func.min(Comment.created_at),
     )
     group = (Comment.user_id, Comment.author_email, Comment.status)
-    parts = []
-    if user_ids:
-        parts.append(select(*columns).where(Comment.user_id.in_(user_ids)).group_by(*group))
-    if emails:
-        # coalesce() keeps the planner off the user_id index: "user_id IS NULL" on it
-        # walks every guest comment (160 ms with 100,000 pending) instead of the emails'.
-        guests = Comment.author_email.in_(emails) & (func.coalesce(Comment.user_id, 0) == 0)
-        parts.append(select(*columns).where(guests).group_by(*group))
+    accounts = (
+        select(*columns)
+        .where(Comment.user_id.in_(bindparam("user_ids", expanding=True)))
+        .group_by(*group)
+    )
+    # coalesce() keeps the planner off the user_id index: "user_id IS NULL" on it
+    # walks every guest comment (160 ms with 100,000 pending) instead of the emails'.
+    guests = (
+        select(*columns)
+        .where(
+            Comment.author_email.in_(bindparam("emails", expanding=True))
+            & (func.coalesce(Comment.user_id, 0) == 0)
+        )
+        .group_by(*group)
+    )
     # Two index searches in one statement: joined with OR, SQLite's plan read every guest
     # comment (250 ms with 100,000 pending; bench/RESULTS.md).
-    rows = db.session.execute(parts[0] if len(parts) == 1 else union_all(*parts)).all()
+    return {
+        (True, False): accounts,
+        (False, True): guests,
+        (True, True): union_all(accounts, guests),
+    }
+
+
+HISTORY_STATEMENTS = _history_statements()
+
+
+def author_histories(comments: list[Comment]) -> dict[str, History]:
+    """History of every author of these comments, in one grouped query."""
+    user_ids = sorted({c.user_id for c in comments if c.user_id is not None})
+    emails = sorted({c.author_email for c in comments if c.user_id is None})
+    if not user_ids and not emails:
+        return {}
+    stmt = HISTORY_STATEMENTS[(bool(user_ids), bool(emails))]
+    rows = db.session.execute(stmt, {"user_ids": user_ids, "emails": emails}).all()
     counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(Status, 0))
     first: dict[str, datetime] = {}
     for user_id, email, status, n, earliest in rows:

@@ -11,7 +11,7 @@ Nothing but hashed features and counts is stored (docs/spam-filter.md).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -74,7 +74,7 @@ def _weights(keys: Iterable[int]) -> dict[int, tuple[float, int, int]]:
     try:
         if connection.dialect.name == "postgresql":
             # One array parameter: the same statement every time, prepared once by psycopg.
-            cursor.execute(SELECT_PG, (wanted,), binary=True)
+            cursor.execute(SELECT_PG, (_pg_array(wanted),))
             found.update((key, (weight, spam, ham)) for key, weight, spam, ham in cursor.fetchall())
             return found
         for start in range(0, len(wanted), CHUNK):
@@ -84,6 +84,13 @@ def _weights(keys: Iterable[int]) -> dict[int, tuple[float, int, int]]:
     finally:
         cursor.close()
     return found
+
+
+def _pg_array(values: Iterable[int | float]) -> str:
+    """An array parameter as PostgreSQL's text literal ('{1,2,3}', cast in the statement):
+    psycopg dumps a list of 300 numbers one by one, four times slower (bench/NOTES.md).
+    str() of an int, or of a float (its shortest exact form), reads back the same number."""
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def _sigmoid(z: float) -> float:
@@ -149,37 +156,33 @@ def state() -> ModelState:
 # Learning ----------------------------------------------------------------------
 
 
-def lessons_of(comment_ids: Sequence[int]) -> dict[int, str]:
-    """The label each of these comments taught, if any (one query per 900 ids)."""
-    found: dict[int, str] = {}
+def lessons_for(comment_ids: Sequence[int]) -> dict[int, SpamLesson]:
+    """The lessons these comments taught, by comment id (one query per 900 ids)."""
     ids = sorted(set(comment_ids))
-    for start in range(0, len(ids), CHUNK):
-        found.update(
-            db.session.execute(
-                select(SpamLesson.comment_id, SpamLesson.label).where(
-                    SpamLesson.comment_id.in_(ids[start : start + CHUNK])
-                )
-            ).all()
+    return {
+        lesson.comment_id: lesson
+        for start in range(0, len(ids), CHUNK)
+        for lesson in db.session.scalars(
+            select(SpamLesson).where(SpamLesson.comment_id.in_(ids[start : start + CHUNK]))
         )
-    return {k: SpamLabel(v).value for k, v in found.items()}
+    }
 
 
-def teach(wanted: Sequence[tuple[int, SpamLabel | None, FeatureInput | None]]) -> int:
+def teach(
+    wanted: Sequence[tuple[int, SpamLabel | None, FeatureInput | None]],
+    existing: Mapping[int, SpamLesson] | None = None,
+) -> int:
     """Make each comment's lesson the given label (None: no lesson); returns lessons changed.
 
     A lesson that changes is first taken back (its recorded change subtracted), then
     learned again: one online logistic-regression step on the comment's features.
+    `existing`: the comments' lessons as lessons_for() loaded them in this transaction
+    (a caller that read them already saves the query).
     """
     if not wanted:
         return 0
-    ids = [comment_id for comment_id, _, _ in wanted]
-    existing = {
-        lesson.comment_id: lesson
-        for start in range(0, len(ids), CHUNK)
-        for lesson in db.session.scalars(
-            select(SpamLesson).where(SpamLesson.comment_id.in_(sorted(ids)[start : start + CHUNK]))
-        )
-    }
+    if existing is None:
+        existing = lessons_for([comment_id for comment_id, _, _ in wanted])
     delta: dict[int, list[float]] = {}  # key -> [weight, spam, ham]
 
     def add(key: int, weight: float, label: SpamLabel | None, sign: int) -> None:
@@ -192,6 +195,7 @@ def teach(wanted: Sequence[tuple[int, SpamLabel | None, FeatureInput | None]]) -
 
     to_learn: list[tuple[int, SpamLabel, dict[int, str]]] = []
     changed = 0
+    taken_back = False
     for comment_id, label, data in wanted:
         old = existing.get(comment_id)
         if (old.label if old is not None else None) is label:
@@ -202,6 +206,7 @@ def teach(wanted: Sequence[tuple[int, SpamLabel | None, FeatureInput | None]]) -
                 add(key, -old.step, old.label, -1)
             add(MODEL_KEY, -old.bias_step, old.label, -1)
             db.session.delete(old)
+            taken_back = True
         if label is not None and data is not None:
             to_learn.append((comment_id, label, extract(data)))
     lessons_before = 0
@@ -213,7 +218,7 @@ def teach(wanted: Sequence[tuple[int, SpamLabel | None, FeatureInput | None]]) -
         for key, values in delta.items():
             if key in keys:
                 current[key] = current.get(key, 0.0) + values[0]
-        if existing:
+        if taken_back:
             db.session.flush()  # the deleted lessons go before new ones take their ids
         for comment_id, label, features in to_learn:
             scale = 1.0 / math.sqrt(len(features))
@@ -269,7 +274,7 @@ def _apply(delta: dict[int, list[float]]) -> None:
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
         # One statement over five arrays instead of one statement per row.
-        columns = [list(column) for column in zip(*rows, strict=True)]
+        columns = [_pg_array(column) for column in zip(*rows, strict=True)]
         connection.exec_driver_sql(UPSERT_PG, tuple(columns))
     else:
         connection.exec_driver_sql(UPSERT.format(source="VALUES (?, ?, ?, ?, ?)"), rows)
@@ -336,15 +341,20 @@ def automatic_classifier_spam(comments: Sequence[Comment]) -> set[int]:
     )
 
 
-def learn_decisions(action: str, decided: Sequence[tuple[Comment, Status, bool]]) -> int:
-    """Teach what one moderator action on these comments (status before, automatic?) says."""
+def learn_decisions(
+    action: str,
+    decided: Sequence[tuple[Comment, Status, bool]],
+    existing: Mapping[int, SpamLesson] | None = None,
+) -> int:
+    """Teach what one moderator action on these comments (status before, automatic?) says;
+    `existing` as for teach()."""
     wanted: list[tuple[int, SpamLabel | None, FeatureInput | None]] = []
     for comment, from_status, auto in decided:
         label = label_for(action, from_status, auto)
         if label is False:
             continue
         wanted.append((comment.id, label, input_of(comment) if label else None))
-    return teach(wanted)
+    return teach(wanted, existing)
 
 
 def restore_lessons(comments: Sequence[tuple[Comment, str | None]]) -> int:
