@@ -45,3 +45,15 @@ def on_starting(server):
             "FORUM_BASE_URL=https://forum.example.org (or BASE_URL in instance/config.py)."
         )
         raise SystemExit(2)
+
+
+def post_worker_init(worker):
+    """Once the app is loaded, move everything it made into the collector's permanent
+    generation: the full collections that every request's garbage sets off then walk the
+    objects requests make, not the hundred thousand the app keeps for its whole life
+    (modules, mappers, templates). The dashboard's p99 at 100,000 pending went from 55 to
+    18-20 ms (bench/NOTES.md, "Garbage collection pauses")."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

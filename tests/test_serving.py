@@ -100,6 +100,19 @@ def test_gunicorn_defaults_bind_localhost_and_scale_with_cpus(monkeypatch):
     assert conf["preload_app"] is False
 
 
+def test_each_worker_freezes_what_the_app_made_once_it_is_loaded(monkeypatch):
+    """Full collections then skip the app's long-lived objects (bench/NOTES.md)."""
+    import gc
+
+    conf = gunicorn_settings(monkeypatch)
+    assert gc.get_freeze_count() == 0
+    try:
+        conf["post_worker_init"](None)
+        assert gc.get_freeze_count() > 1000
+    finally:
+        gc.unfreeze()
+
+
 def test_gunicorn_settings_come_from_the_environment(monkeypatch):
     conf = gunicorn_settings(
         monkeypatch,
