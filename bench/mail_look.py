@@ -8,8 +8,6 @@ builds.
 
 from __future__ import annotations
 
-import logging
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -20,7 +18,6 @@ sys.path.insert(0, str(HERE))
 import post_cpu  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
-from forum import create_app  # noqa: E402
 from forum.extensions import db  # noqa: E402
 from forum.services import mailer  # noqa: E402
 
@@ -28,19 +25,8 @@ from forum.services import mailer  # noqa: E402
 def main() -> None:
     if not post_cpu.PRISTINE.exists():
         post_cpu.build()
-    work = HERE / "out" / "mail_look.sqlite3"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{work}{suffix}").unlink(missing_ok=True)
-    shutil.copy(post_cpu.PRISTINE, work)  # a look may queue a digest: never the pristine copy
-    logging.disable(logging.INFO)
-    app = create_app(
-        {
-            "DATABASE_URL": f"sqlite:///{work}",
-            "SECRET_KEY": "bench-secret-key",
-            "BASE_URL": "http://127.0.0.1:5000",
-            "MAIL_SUPPRESS_SEND": True,
-        }
-    )
+    # A look may queue a digest: a copy, never the pristine database.
+    app = post_cpu.fresh_app(HERE / "out" / "mail_look.sqlite3")
     statements = [0]
     with app.app_context():
         event.listen(

@@ -48,6 +48,25 @@ def build() -> None:
     gen.engine.dispose()  # the last connection's close checkpoints the WAL into the file
 
 
+def fresh_app(work: Path):
+    """The forum on a new copy of the pristine database at `work`, as make bench runs it
+    (no rate limit, no minimum time to submit, no mail sent)."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{work}{suffix}").unlink(missing_ok=True)
+    shutil.copy(PRISTINE, work)
+    logging.disable(logging.INFO)
+    return create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{work}",
+            "SECRET_KEY": "bench-secret-key",
+            "BASE_URL": "http://127.0.0.1:5000",
+            "RATELIMIT_ENABLED": False,
+            "MODERATION_MIN_SUBMIT_SECONDS": 0,
+            "MAIL_SUPPRESS_SEND": True,
+        }
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--posts", type=int, default=100)
@@ -57,21 +76,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.build or not PRISTINE.exists():
         build()
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{WORK}{suffix}").unlink(missing_ok=True)
-    shutil.copy(PRISTINE, WORK)
+    app = fresh_app(WORK)
     post_id, slug = PRISTINE.with_suffix(".post").read_text().split()
-    logging.disable(logging.INFO)
-    app = create_app(
-        {
-            "DATABASE_URL": f"sqlite:///{WORK}",
-            "SECRET_KEY": "bench-secret-key",
-            "BASE_URL": "http://127.0.0.1:5000",
-            "RATELIMIT_ENABLED": False,
-            "MODERATION_MIN_SUBMIT_SECONDS": 0,
-            "MAIL_SUPPRESS_SEND": True,
-        }
-    )
     # Every POST sends the first page's cookies, as bench/loadgen.py's clients do (the
     # session does not grow with the comments posted).
     client = app.test_client(use_cookies=False)

@@ -480,28 +480,71 @@ def assert_safe(output: str, allowed: frozenset[str] = COMMENT_TAGS) -> None:
         assert needle not in lowered or needle[1:] in allowed
 
 
-def rows_read(stmt, params: dict) -> int:
-    """Work the database does for a statement: SQLite's virtual machine steps (in tens),
-    PostgreSQL's rows read from the comment table (sequential scans off: an index plan)."""
-    compiled = stmt.compile(dialect=db.engine.dialect)
-    values = compiled.construct_params(params)
-    cursor = db.session.connection().connection.dbapi_connection.cursor()
+def work_done(statement: str, parameters, step: int = 100, index_only: bool = False) -> int:
+    """Rows the database touched for a query: PostgreSQL's actual rows read from the
+    comment table, over every plan node; SQLite's virtual machine steps (per `step`).
+    Either grows with a scan. `index_only`: PostgreSQL may not scan a whole table (a small
+    test table would otherwise be scanned whatever the indexes)."""
+    raw = db.session.connection().connection.dbapi_connection
+    cursor = raw.cursor()
     if db.engine.dialect.name == "sqlite":
-        raw = db.session.connection().connection.dbapi_connection
         steps = [0]
-        raw.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1), 10)
+
+        def count() -> int:
+            steps[0] += 1
+            return 0
+
+        raw.set_progress_handler(count, step)
         try:
-            cursor.execute(compiled.string, [values[k] for k in compiled.positiontup]).fetchall()
+            cursor.execute(statement, parameters).fetchall()
         finally:
-            raw.set_progress_handler(None, 10)
+            raw.set_progress_handler(None, step)
         return steps[0]
-    cursor.execute("SET LOCAL enable_seqscan = off")
-    cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + compiled.string, values)
+    if index_only:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters)
     plan = cursor.fetchone()[0][0]["Plan"]
 
     def rows(node) -> int:
+        # Rows read from the comment table (joins to other tables read one row each per
+        # comment, whatever the table's size).
         own = node.get("Actual Rows", 0) * node.get("Actual Loops", 1)
         here = own if node.get("Relation Name") == "comment" else 0
         return here + sum(rows(n) for n in node.get("Plans", []))
 
     return rows(plan)
+
+
+def rows_read(stmt, params: dict) -> int:
+    """`work_done` for a SQLAlchemy statement and its values (SQLite per 10 steps; an
+    index plan on PostgreSQL)."""
+    compiled = stmt.compile(dialect=db.engine.dialect)
+    values = compiled.construct_params(params)
+    if db.engine.dialect.name == "sqlite":
+        return work_done(compiled.string, [values[k] for k in compiled.positiontup], step=10)
+    return work_done(compiled.string, values, index_only=True)
+
+
+def make_indexes_in_order(conn, table, reverse: bool = False) -> None:
+    """Drop a table's indexes and make them again in (reverse) order of name: SQLite,
+    without statistics, breaks ties between indexes by their order in the schema
+    (tests/test_query_plans.py)."""
+    indexes = sorted(table.indexes, key=lambda index: index.name, reverse=reverse)
+    for index in indexes:
+        index.drop(conn)
+    for index in indexes:
+        index.create(conn)
+
+
+def favour_index(conn, table: str, index: str) -> None:
+    """SQLite statistics saying `index` finds one row per key and every other index of
+    the table 10,000: the planner then takes `index` wherever the statement lets it."""
+    conn.exec_driver_sql("ANALYZE")
+    names = [row[1] for row in conn.exec_driver_sql(f"PRAGMA index_list({table})")]
+    conn.exec_driver_sql("DELETE FROM sqlite_stat1 WHERE tbl = ?", (table,))
+    for name in names:
+        width = len(list(conn.exec_driver_sql(f"PRAGMA index_info({name})")))
+        per_key = "1" if name == index else "10000"
+        stat = " ".join(["1000000", *[per_key] * width])
+        conn.exec_driver_sql("INSERT INTO sqlite_stat1 VALUES (?, ?, ?)", (table, name, stat))
+    conn.exec_driver_sql("ANALYZE sqlite_schema")  # reload the statistics

@@ -13,7 +13,7 @@ from forum.models import PATH_SEGMENT_WIDTH, Comment, HoldReason, Role, Status, 
 from forum.services import counters, queue
 from forum.services.queue import Cursor, QueueFilter
 from tests.factories import make_post, make_user
-from tests.helpers import count_queries, login_as
+from tests.helpers import count_queries, login_as, work_done
 
 PENDING = 100_000
 BATCH = 5_000
@@ -97,37 +97,6 @@ def page_statement(f: QueueFilter, after: Cursor | None) -> tuple[str, object]:
     finally:
         event.remove(db.engine, "before_cursor_execute", grab)
     return captured[0]
-
-
-def work_done(statement: str, parameters) -> int:
-    """Rows the database touched for a query: PostgreSQL's actual rows of every plan node,
-    SQLite's virtual machine steps (in hundreds). Either grows with a scan of the queue."""
-    raw = db.session.connection().connection.dbapi_connection
-    cursor = raw.cursor()
-    if db.engine.dialect.name == "sqlite":
-        steps = [0]
-
-        def count() -> int:
-            steps[0] += 1
-            return 0
-
-        raw.set_progress_handler(count, 100)
-        try:
-            cursor.execute(statement, parameters).fetchall()
-        finally:
-            raw.set_progress_handler(None, 100)
-        return steps[0]
-    cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters)
-    plan = cursor.fetchone()[0][0]["Plan"]
-
-    def rows(node) -> int:
-        # Rows read from the comment table (the page's joins to post and author read one
-        # row each per comment shown, whatever the queue's size).
-        own = node.get("Actual Rows", 0) * node.get("Actual Loops", 1)
-        here = own if node.get("Relation Name") == "comment" else 0
-        return here + sum(rows(n) for n in node.get("Plans", []))
-
-    return rows(plan)
 
 
 def check_index_range_scan(order: str) -> None:

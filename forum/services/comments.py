@@ -302,7 +302,7 @@ def _duplicate_query(reply: bool, member: bool) -> Select:
     """Built once per shape, so that a POST only binds its values (building the statement
     and its cache key cost more than running it). Answered by (post_id, body_hash): the
     parent's test, `parent_id + 0`, is no index's, or SQLite, without statistics, may read
-    every reply to the parent instead, by the indexes' order (tests/test_query_plans.py)."""
+    every reply to the parent instead, by chance of the schema (tests/test_query_plans.py)."""
     parent = Comment.parent_id + 0
     stmt = select(Comment).where(
         Comment.post_id == bindparam("post_id"),

@@ -184,7 +184,7 @@ def own_pending(post_id: int, user_id: int | None, pending_ids: frozenset[int]) 
     if user_id is not None:
         # By the member's own pending comments (ix_comment_user_status), never by the
         # post's: `post_id + 0` is no index's, or SQLite, without statistics, may pick
-        # either by the indexes' order (tests/test_query_plans.py) and read every comment
+        # either, by chance of the schema (tests/test_query_plans.py), and read every comment
         # held on a busy post.
         stmt = select(*SHOWN).where(
             (Comment.post_id + 0) == post_id,
