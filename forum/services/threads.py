@@ -181,6 +181,11 @@ def own_pending(post_id: int, user_id: int | None, pending_ids: frozenset[int]) 
     """The viewer's own comments awaiting moderation on this post (rows of SHOWN)."""
     if user_id is None and not pending_ids:
         return []
+    return list(db.session.execute(own_pending_statement(post_id, user_id, pending_ids)))
+
+
+def own_pending_statement(post_id: int, user_id: int | None, pending_ids: frozenset[int]):
+    """own_pending's query: a member's by account, a guest's by the ids they posted."""
     if user_id is not None:
         # By the member's own pending comments (ix_comment_user_status), never by the
         # post's: `post_id + 0` is no index's, or SQLite, without statistics, may pick
@@ -198,7 +203,7 @@ def own_pending(post_id: int, user_id: int | None, pending_ids: frozenset[int]) 
             Comment.id.in_(sorted(pending_ids)[-50:]),
             Comment.user_id.is_(None),
         )
-    return list(db.session.execute(stmt))
+    return stmt
 
 
 def build_tree(comments: list[Any]) -> list[Node]:
