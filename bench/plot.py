@@ -6,6 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def curve(ax, runs: dict, field: str, key: str, xs: list[int], label: str, color: str) -> None:
+    """One series of runs `key.format(x)`: p50 and p99 on the latency row, `field` on the
+    CPU row."""
+    xs = [x for x in xs if key.format(x) in runs]
+    if field != "latency":
+        ax.plot(xs, [runs[key.format(x)][field] or 0 for x in xs], "o-", color=color, label=label)
+        return
+    for name, style in (("p50", "o-"), ("p99", "s--")):
+        values = [runs[key.format(x)][f"{name}_ms"] for x in xs]
+        ax.plot(xs, values, style, color=color, label=f"{label} {name}")
+
+
 def plot(results: dict, path: Path) -> None:
     import matplotlib
 
@@ -38,58 +50,13 @@ def plot(results: dict, path: Path) -> None:
         (1, "cpu_ms_per_request", "worker CPU per request (ms)"),
     ):
         left, right = axes[row]
+
         for key, label, color in thread_series:
-            sizes = [x for x in all_sizes if key.format(x) in runs]
-            if field == "latency":
-                left.plot(
-                    sizes,
-                    [runs[key.format(s)]["p50_ms"] for s in sizes],
-                    "o-",
-                    color=color,
-                    label=f"{label} p50",
-                )
-                left.plot(
-                    sizes,
-                    [runs[key.format(s)]["p99_ms"] for s in sizes],
-                    "s--",
-                    color=color,
-                    label=f"{label} p99",
-                )
-            else:
-                left.plot(
-                    sizes,
-                    [runs[key.format(s)][field] or 0 for s in sizes],
-                    "o-",
-                    color=color,
-                    label=label,
-                )
+            curve(left, runs, field, key, all_sizes, label, color)
         left.set_xlabel("comments in the thread (5,000: 5 pages of ~1,000, all measured)")
         left.set_title("Post page with its thread")
         for key, label, color in queue_series if all_queues else ():
-            queues = [x for x in all_queues if key.format(x) in runs]
-            if field == "latency":
-                right.plot(
-                    queues,
-                    [runs[key.format(q)]["p50_ms"] for q in queues],
-                    "o-",
-                    color=color,
-                    label=f"{label} p50",
-                )
-                right.plot(
-                    queues,
-                    [runs[key.format(q)]["p99_ms"] for q in queues],
-                    "s--",
-                    color=color,
-                    label=f"{label} p99",
-                )
-            else:
-                right.plot(
-                    queues,
-                    [runs[key.format(q)][field] or 0 for q in queues],
-                    "o-",
-                    color=color,
-                    label=label,
-                )
+            curve(right, runs, field, key, all_queues, label, color)
         for key, label, style in baselines:
             if key in runs and all_queues:
                 value = runs[key]["p99_ms"] if field == "latency" else runs[key][field] or 0
