@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session as OrmSession
 
 from forum.cache import Entry, MemoryCache, NoCache, RedisCache
 from forum.extensions import db
@@ -288,6 +289,44 @@ def test_a_cached_page_costs_one_query_for_an_anonymous_reader(app, world):
     with count_queries(app) as statements:
         assert client.get(world["path"]).status_code == 200
     assert len(statements) == 1, statements  # the versions
+
+
+@pytest.mark.parametrize("path", ["thread", "/", "/tags/cached", "/feed.atom"])
+def test_a_cached_page_never_opens_the_orm_session(app, world, path):
+    """The versions are read on a connection of their own when nothing else needs the
+    database: the session's begin, close and rollback cost more than the query."""
+    path = world["path"] if path == "thread" else path
+    client = app.test_client()
+    client.get(path)
+    begun = []
+
+    def record(session, _transaction, _connection) -> None:
+        begun.append(session)
+
+    event.listen(OrmSession, "after_begin", record)
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        event.remove(OrmSession, "after_begin", record)
+    assert begun == []
+
+
+def test_inside_a_transaction_the_versions_come_from_its_snapshot(app, world):
+    """What a page renders after reading the versions is read in the same transaction."""
+    used = []
+
+    def record(conn, *_args) -> None:
+        used.append(conn)
+
+    with app.test_request_context("/"):
+        db.session.get(Post, world["post"])  # the session's transaction is open
+        mine = db.session.connection()
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            versions.current(world["post"])
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+    assert used == [mine]
 
 
 def test_a_page_that_closes_by_itself_expires_then_and_stays_cached_after(app, world, monkeypatch):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import bindparam, event, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -66,25 +66,42 @@ class Versions:
 
 
 def current(post_id: int | None = None) -> Versions:
-    """The versions a page of `post_id` (or a site-wide page) depends on: one query."""
-    scopes = [SITE, GLOBAL] if post_id is None else [SITE, GLOBAL, post_id]
-    table = PageVersion.__table__
-    # A Core statement on the session's connection: the ORM's per-statement work was a
-    # third of a cached page's CPU time (cProfile, bench/NOTES.md).
-    found = {
-        scope: (version, changed_at)
-        for scope, version, changed_at in db.session.connection().execute(
-            select(table.c.scope, table.c.version, table.c.changed_at).where(
-                table.c.scope.in_(scopes)
-            )
-        )
-    }
+    """The versions a page of `post_id` (or a site-wide page) depends on: one query.
+
+    Inside a transaction of the request's session, on its connection: what the page then
+    renders comes from the same snapshot. Otherwise (a cached page: nothing else reads the
+    database) on a connection of its own, without opening the session at all: the
+    session's begin, close and rollback cost more than the query (bench/NOTES.md, "Thread
+    pages, honest yardstick"). A page rendered after it reads data at least as new as
+    these versions, so it is never kept under a newer version than its own.
+    """
+    if post_id is None:
+        stmt, params = _SITE_WIDE, {"site": SITE, "global": GLOBAL}
+    else:
+        stmt, params = _OF_POST, {"site": SITE, "global": GLOBAL, "post": post_id}
+    if db.session.registry.has() and db.session().in_transaction():
+        rows = db.session.connection().execute(stmt, params).all()
+    else:
+        with db.engine.connect() as conn:
+            rows = conn.execute(stmt, params).all()
+    found = {scope: (version, changed_at) for scope, version, changed_at in rows}
     never = (0, 0.0)
     return Versions(
         found.get(post_id, never) if post_id is not None else never,
         found.get(GLOBAL, never),
         found.get(SITE, never),
     )
+
+
+def _versions_of(*names: str) -> Any:
+    """The read, built once: building it (IN of a list) cost as much as running it."""
+    table = PageVersion.__table__
+    columns = (table.c.scope, table.c.version, table.c.changed_at)
+    return select(*columns).where(table.c.scope.in_([bindparam(name) for name in names]))
+
+
+_SITE_WIDE = _versions_of("site", "global")
+_OF_POST = _versions_of("site", "global", "post")
 
 
 def bump(session: Session, scopes: Iterable[int]) -> None:
