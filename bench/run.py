@@ -178,9 +178,15 @@ class Bench:
             self.results["pages"][f"{key}_{size}"] = {"comments": shown, "bytes": sizes_}
             seconds = self.duration(took, self.seconds * (2 if size >= 1000 else 1))
             name = key.replace("_", " ")
+            # Several pages in turn (5,000 comments): 3 s of warm-up, so every worker has
+            # each page cached before the measured run (with 1 s the "5,000 vs 1,000" row
+            # read 0.82 in one run and 0.98 in the next; bench/NOTES.md).
+            warmup = 3 if len(paths) > 1 else 1
             self.record(
                 f"{key}_{size}",
-                self.wrk(f"{name} {size}", self.forum.port, paths, seconds, cookie=cookie),
+                self.wrk(
+                    f"{name} {size}", self.forum.port, paths, seconds, warmup=warmup, cookie=cookie
+                ),
             )
             post = self.threads[1000].post_id
             base_paths = [

@@ -19,7 +19,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from forum.auth.forms import (
@@ -52,10 +52,17 @@ def load_user(user_id: str) -> User | None:
     ident = parse_id(raw_id)
     if ident is None:
         return None
-    user = db.session.get(User, ident)
+    user = db.session.identity_map.get(db.session.identity_key(User, ident))
+    if user is None:
+        # A statement built once, not session.get: this runs on every signed-in request,
+        # and a cached page has little else to do (bench/NOTES.md, "An honest yardstick").
+        user = db.session.execute(_USER_BY_ID, {"id": ident}).scalar_one_or_none()
     if user is None or (user.session_token or "") != token:
         return None
     return user
+
+
+_USER_BY_ID = select(User).where(User.id == bindparam("id"))
 
 
 # Rate limits: attempts are counted only when a view sets g.count_attempt, so a
