@@ -71,9 +71,9 @@ def current(post_id: int | None = None) -> Versions:
     Inside a transaction of the request's session, on its connection: what the page then
     renders comes from the same snapshot. Otherwise (a cached page: nothing else reads the
     database) on a connection of its own, without opening the session at all: the
-    session's begin, close and rollback cost more than the query (bench/NOTES.md, "Thread
-    pages, honest yardstick"). A page rendered after it reads data at least as new as
-    these versions, so it is never kept under a newer version than its own.
+    session's begin, close and rollback cost more than the query (bench/NOTES.md, "An
+    honest yardstick, then thread pages again"). A page rendered after it reads data at
+    least as new as these versions, so it is never kept under a newer version than its own.
     """
     if post_id is None:
         stmt, params = _SITE_WIDE, {"site": SITE, "global": GLOBAL}
