@@ -126,6 +126,30 @@ class LiveServer:
             limiter.reset()
 
 
+def buffered(app: Flask) -> Callable[..., list[bytes]]:
+    """The app with each response read whole and closed before the server writes it.
+
+    A browser that leaves a page cancels the requests still loading (a script, a style
+    sheet). Werkzeug's development server then gets a connection reset while it drains
+    the request after the response, before it closes the response, so the static file's
+    handle is left to the garbage collector; with warnings as errors, that
+    ResourceWarning failed whichever test happened to be running (CI, 2026-12-01;
+    tests/browser/test_live_server.py). No page of the forum streams, so reading each
+    response whole changes nothing else (after-response work runs before it is sent).
+    """
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        body = app(environ, start_response)
+        try:
+            return [b"".join(body)]
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+
+    return application
+
+
 @pytest.fixture(scope="session")
 def live_server(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[LiveServer]:
     kind = request.config.getoption("--db")
@@ -133,7 +157,7 @@ def live_server(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Li
     with scratch_database(kind, directory, "browser") as url:
         app = create_app({**LIVE_CONFIG, "SQLALCHEMY_DATABASE_URI": url})
         app.instance_path = str(directory / "instance")
-        server = make_server("127.0.0.1", 0, app, threaded=True)
+        server = make_server("127.0.0.1", 0, buffered(app), threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
