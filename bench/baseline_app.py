@@ -8,10 +8,16 @@ the page is padded with spaces to B bytes, the size of the forum page it stands 
 by Flask, its body escaped, one INSERT into the same `comment` table (with its indexes),
 one UPDATE giving the row its path, a commit, and a 302 to the new comment's anchor. No
 session, no CSRF, no rules, no sanitizer: what storing a comment costs the stack itself.
+
+`POST /comments/C/approve?size=B` is the bare approval: one UPDATE of the comment's status,
+visibility and time, a commit, and a JSON answer of B bytes. What a moderator's decision
+costs the database itself; the bench reports the forum's approve against it as
+information (its targets stay against the bare page of the same bytes).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime
 
@@ -39,6 +45,10 @@ INSERT = text(
     " RETURNING id"
 )
 SET_PATH = text("UPDATE comment SET path = :path WHERE id = :id")
+APPROVE = text(
+    "UPDATE comment SET status = 'approved', visible = (parent_id IS NULL),"
+    " moderated_at = :now WHERE id = :id"
+)
 
 
 def create_app() -> Flask:
@@ -84,6 +94,17 @@ def create_app() -> Flask:
             new_id = conn.execute(INSERT, values).scalar_one()
             conn.execute(SET_PATH, {"path": f"{new_id:010d}", "id": new_id})
         return redirect(f"/posts/{post_id}#comment-{new_id}")
+
+    @app.post("/comments/<int:comment_id>/approve")
+    def approve(comment_id: int) -> Response:
+        size = request.args.get("size", 0, type=int)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        with engine.begin() as conn:
+            conn.execute(APPROVE, {"id": comment_id, "now": now})
+        body = json.dumps({"ok": True, "id": comment_id}).encode()
+        if len(body) < size:
+            body += b" " * (size - len(body))
+        return Response(body, mimetype="application/json")
 
     @app.get("/healthz")
     def healthz() -> str:

@@ -191,6 +191,20 @@ def _queue_runs(bench, gen, forum: Server, base: Server) -> None:
     )
     run.extra["approved"] = len(paths)
     bench.results["runs"][key]["extra"]["approved"] = len(paths)
+    # The bare approval (information): as many other pending comments, one UPDATE each.
+    taken = set(sample)
+    others = [i for i in random.Random(PG_QUEUE + 1).sample(ids, 2 * len(sample)) if i not in taken]
+    bench.record(
+        "baseline_approve_pg",
+        wrk(
+            base,
+            "baseline approve pg",
+            [f"/comments/{i}/approve?size={size}" for i in others[: len(sample) - 1]],
+            bench.seconds * 2,
+            method="POST",
+            once=True,
+        ),
+    )
     bench.record(
         "baseline_small_pg",
         wrk(base, "baseline small pg", [f"/rows?post={filler}&n=1&size={size}"], bench.seconds),

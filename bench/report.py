@@ -231,6 +231,23 @@ def targets(results: dict, runs: dict) -> list[tuple[str, str, str, str]]:
     )
     cost_rows("Approve POST, 100,000 pending, SQLite", f"approve_{last}", 3)
     cost_rows("Approve POST, 100,000 pending, PostgreSQL", f"approve_pg_{last}", 3)
+    # Against the bare approval (one UPDATE and a commit, bench/baseline_app.py): a write
+    # against a write, so SQLite's one writer at a time is in both. Information only.
+    for db_label, key, base in (
+        ("SQLite", f"approve_{last}", "baseline_approve"),
+        ("PostgreSQL", f"approve_pg_{last}", "baseline_approve_pg"),
+    ):
+        for what, field in (("p99", "p99_ms"), ("CPU", "cpu_ms_per_request")):
+            value = div(get(key, field), get(base, field))
+            rows.append(
+                (
+                    f"Approve POST, 100,000 pending, {db_label}: {what} / the bare "
+                    f"approval's (one UPDATE, a commit)",
+                    "not measured" if value is None else f"{value:.2f}",
+                    "information",
+                    "n/a",
+                )
+            )
 
     q = results["queries"]
     for label, keys in (
@@ -445,7 +462,12 @@ def report_lines(results: dict, runs: dict) -> list[str]:
         "(`POST /moderation/comments/<id>/approve`, `Accept: application/json`, "
         "`X-CSRFToken` from the page); wrk stops when all are answered. The approved comments "
         "are put back in the queue afterwards, so each size is measured at that size. "
-        "Baseline: the same bare page with 1 row, padded to the size of a redirect.",
+        "Baseline: the same bare page with 1 row, padded to the size of the JSON answer. "
+        "As information, at 100,000 pending: the bare approval "
+        "(`POST /comments/<id>/approve` of `bench/baseline_app.py`: one UPDATE of the "
+        "comment's status, visibility and time, a commit, JSON of the same size) of the same "
+        "comments on SQLite, once they are back in the queue, and of as many other pending "
+        "comments on PostgreSQL.",
         "- Thread pages of a signed-in member: the same pages (10, 100 and 1,000 comments) "
         "as `member0`, signed in through `/auth/login`, who has 3 comments awaiting "
         "moderation on every thread (shown to them only, with their edit links); their own "
