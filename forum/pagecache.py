@@ -124,7 +124,13 @@ def markers() -> Iterator[PageCache]:
 
 def form_stamp() -> str:
     """The comment form's signed timestamp (posts/page.py reads it back)."""
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=STAMP_SALT).dumps(time.time())
+    return _stamp_serializer(current_app.config["SECRET_KEY"]).dumps(time.time())
+
+
+@functools.lru_cache(maxsize=8)
+def _stamp_serializer(secret_key: str | bytes) -> URLSafeSerializer:
+    """Made once per key: making one probes its JSON serializer with a dump."""
+    return URLSafeSerializer(secret_key, salt=STAMP_SALT)
 
 
 def respond(

@@ -10,6 +10,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import Flask, Response, abort, current_app, g, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.exceptions import SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -27,7 +29,31 @@ NO_FILES = "This form takes text only, not files."
 audit_logger = logging.getLogger("forum.audit")
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, with its signing serializer made once per set of keys.
+
+    Flask makes a new serializer to open and again to save every session, and making one
+    probes its JSON serializer with a dump: on a cached page for a first-time reader (a
+    new CSRF secret, so a new cookie) that was a tenth of the request (bench/NOTES.md).
+    The serializer keeps no state between calls; a change of SECRET_KEY or
+    SECRET_KEY_FALLBACKS makes a new one.
+    """
+
+    def __init__(self) -> None:
+        self._serializers: dict[tuple[Any, ...], URLSafeTimedSerializer] = {}
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        if not app.secret_key:
+            return None
+        keys = (*(app.config["SECRET_KEY_FALLBACKS"] or ()), app.secret_key)
+        found = self._serializers.get(keys)
+        if found is None:
+            found = self._serializers[keys] = super().get_signing_serializer(app)
+        return found
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = SessionInterface()
     if app.config["PROXY_FIX"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     # First of all before_request functions: CSRFProtect reads the form before any view,
@@ -40,18 +66,31 @@ def init_app(app: Flask) -> None:
         app.logger.setLevel(app.config.get("LOG_LEVEL", "INFO"))
 
 
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("X-Frame-Options", "DENY"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Permissions-Policy", PERMISSIONS_POLICY),
+)
+NO_STORE = ("Cache-Control", "no-store")
+HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+
 def add_security_headers(response: Response) -> Response:
+    """Each header unless the view set its own: one look at the response's headers, not
+    one per header (on a cached page the lookups were a twentieth of the request)."""
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+    present = {key.lower() for key in headers.keys()}  # noqa: SIM118 - Headers, not a dict
+    wanted = list(SECURITY_HEADERS)
     if request.path.startswith(("/moderation", "/auth")):
-        headers.setdefault("Cache-Control", "no-store")
+        wanted.append(NO_STORE)
     if current_app.config["HTTPS"]:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        wanted.append(HSTS)
+    for key, value in wanted:
+        if key.lower() not in present:
+            headers.add(key, value)
     return response
 
 

@@ -275,3 +275,26 @@ def test_overlong_fields_are_form_errors(app, client, field):
     data[field] = "y" * 5000
     resp = client.post("/auth/login", data=data)
     assert resp.status_code == 200 and "Field cannot be longer" in resp.text
+
+
+def test_the_session_signer_is_reused_and_follows_the_keys(app):
+    """The session's serializer is made once per set of keys (forum/security.py): a new
+    SECRET_KEY refuses the old cookies, a fallback key still reads them."""
+    from itsdangerous import BadSignature
+
+    sessions = app.session_interface
+    first = sessions.get_signing_serializer(app)
+    assert sessions.get_signing_serializer(app) is first
+    cookie = first.dumps({"csrf_token": "x"})
+    old_key = app.secret_key
+    app.secret_key = "a new key"
+    try:
+        fresh = sessions.get_signing_serializer(app)
+        assert fresh is not first
+        with pytest.raises(BadSignature):
+            fresh.loads(cookie)
+        app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+        assert sessions.get_signing_serializer(app).loads(cookie) == {"csrf_token": "x"}
+    finally:
+        app.secret_key = old_key
+        app.config["SECRET_KEY_FALLBACKS"] = []
