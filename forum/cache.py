@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -63,38 +64,44 @@ class Backend(Protocol):
     def clear(self) -> None: ...
 
 
-class MemoryCache:
-    """Least recently used entries go first once the entries' bytes pass `max_bytes`."""
+def _entry_size(entry: Entry) -> int:
+    return entry.size
 
-    def __init__(self, max_bytes: int) -> None:
+
+class MemoryCache:
+    """Least recently used entries go first once the entries' bytes pass `max_bytes`.
+    Pages by default; `size` tells the bytes of other values (the queue's items)."""
+
+    def __init__(self, max_bytes: int, size: Callable[[Any], int] = _entry_size) -> None:
         self.max_bytes = max_bytes
         self.bytes = 0
-        self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._size = size
+        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: str) -> Entry | None:
+    def get(self, key: Hashable) -> Any:
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
             return entry
 
-    def set(self, key: str, entry: Entry) -> None:
-        size = entry.size
+    def set(self, key: Hashable, entry: Any) -> None:
+        size = self._size(entry)
         if size > self.max_bytes // 4:  # one huge page must not flush everything else
             return
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
-                self.bytes -= old.size
+                self.bytes -= self._size(old)
             self._entries[key] = entry
             self.bytes += size
             while self.bytes > self.max_bytes:
                 _, dropped = self._entries.popitem(last=False)
-                self.bytes -= dropped.size
+                self.bytes -= self._size(dropped)
 
     def clear(self) -> None:
         with self._lock:

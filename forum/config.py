@@ -90,6 +90,9 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_URL": None,
     "PAGE_CACHE_BYTES": 16 * 1024 * 1024,
     "PAGE_CACHE_TTL": 24 * 3600,
+    # The dashboard's rendered queue items kept in each worker (forum/moderation/
+    # fragments.py), least recently used first out; 0 renders every item every time.
+    "MODERATION_ITEM_CACHE_BYTES": 4 * 1024 * 1024,
     # Mail (Flask-Mail)
     "MAIL_SERVER": "localhost",
     "MAIL_PORT": 25,

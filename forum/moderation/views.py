@@ -25,7 +25,7 @@ from forum.extensions import db, login_manager
 from forum.forms import ActionForm
 from forum.ids import id_arg
 from forum.models import Action, Ban, BanKind, BodyFormat, Comment, Status, User
-from forum.moderation import query
+from forum.moderation import fragments, query
 from forum.moderation.forms import (
     GROUP_STATUSES,
     BanForm,
@@ -55,6 +55,8 @@ LOG_PER_PAGE = 50
 LOG_ACTIONS = tuple(Action)
 # The queue's keys (static/js/moderation.js reads them from the page).
 KEY_ACTIONS = {"a": Action.APPROVE, "s": Action.SPAM, "r": Action.REJECT}
+
+bp.record_once(lambda state: fragments.init_app(state.app))
 
 
 @bp.before_request
@@ -156,18 +158,16 @@ def queue():
         args["per_page"] = per_page
     next_url = url_for(".queue", after=page.next_cursor, **args) if page.next_cursor else None
     prev_url = url_for(".queue", before=page.prev_cursor, **args) if page.prev_cursor else None
+    here = request.full_path.rstrip("?")
     context = {
         "page": page,
+        "items": fragments.render_items(page, here, query.ItemLinks()),
         "f": f,
         "args": args,
         "next_url": next_url,
         "prev_url": prev_url,
-        "here": request.full_path.rstrip("?"),
-        "decision_form": DecisionForm(formdata=None),
+        "here": here,
         "key_actions": KEY_ACTIONS,
-        "excerpt": sanitize.excerpt,
-        "author_key": queue_service.author_key,
-        "links": query.ItemLinks(),
     }
     if wants_json():
         return jsonify(

@@ -1,8 +1,9 @@
 """The dashboard's queries: tabs, filters, search, keyset pages, counts, author history.
 
 A page is a constant number of queries whatever its size or the queue's: the items
-(one range scan of ix_comment_status_created, keyset on created_at and id), their
-posts, parents, accounts and hold reasons (one select-in each), the history of every
+with their posts, parents and accounts as plain values (one range scan of
+ix_comment_status_created, keyset on created_at and id, joined by primary key;
+services/queue_items.py), their hold reasons (one select-in), the history of every
 author on the page (one grouped query), open flags (one, when the items' query found an
 item with any), and the tab counts (one read of the maintained counters,
 services/counters.py).
@@ -16,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, bindparam, exists, func, or_, select, tuple_, union_all
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import selectinload
 
 from forum.extensions import db
 from forum.ids import parse_id
@@ -32,6 +33,7 @@ from forum.models import (
     User,
 )
 from forum.services import counters
+from forum.services.queue_items import ITEM_COLUMNS, PARENT, ItemView, hold_reasons, item_view
 
 TABS = ("pending", "approved", "spam", "rejected", "flagged")
 ORDERS = ("newest", "oldest", "score")  # score: highest spam score first
@@ -100,7 +102,7 @@ class Cursor:
             raise BadCursor(raw) from error
 
     @classmethod
-    def of(cls, comment: Comment, by_score: bool = False) -> Cursor:
+    def of(cls, comment: Comment | ItemView, by_score: bool = False) -> Cursor:
         if by_score:
             score = comment.spam_score if comment.spam_score is not None else UNSCORED
             return cls(None, comment.id, score)
@@ -120,7 +122,7 @@ class History:
 
 @dataclass
 class QueuePage:
-    items: list[Comment]
+    items: list[ItemView]
     next_cursor: str | None  # after the last item, when there is more
     prev_cursor: str | None  # before the first item, when this is not the first page
     histories: dict[str, History] = field(default_factory=dict)
@@ -201,25 +203,23 @@ def queue_page(
     order = (first.desc(), Comment.id.desc()) if descending else (first.asc(), Comment.id.asc())
     stmt = (
         # Whether each item has an open flag: the flags' query then runs only when one has.
-        stmt.add_columns(open_flag_exists().label("flagged"))
+        # Outer joins by primary key, so SQLite keeps the comment index's range scan first.
+        stmt.with_only_columns(*ITEM_COLUMNS, open_flag_exists().label("flagged"))
+        .select_from(Comment)
+        .outerjoin(PARENT, PARENT.id == Comment.parent_id)
+        .outerjoin(User, User.id == Comment.user_id)
+        .outerjoin(Post, Post.id == Comment.post_id)
         .order_by(*order)
         .limit(per_page + 1)
-        .options(
-            # Many-to-one, joined in the page's own query (by primary key): two queries
-            # and their loading fewer than one select-in each (bench/NOTES.md).
-            joinedload(Comment.post),
-            joinedload(Comment.user),
-            selectinload(Comment.parent),
-            selectinload(Comment.reasons),
-        )
     )
     found = db.session.execute(stmt).all()
     more = len(found) > per_page
     found = found[:per_page]
     if backwards:
         found.reverse()
-    rows = [comment for comment, _ in found]
-    flagged = [comment for comment, has_flag in found if has_flag]
+    reasons = hold_reasons([row.id for row in found])
+    rows = [item_view(row, reasons.get(row.id, ())) for row in found]
+    flagged = [item for item, row in zip(rows, found, strict=True) if row.flagged]
     next_cursor = prev_cursor = None
     if rows:
         if more or backwards:
@@ -252,7 +252,7 @@ def pending_by_post(post_ids: list[int]) -> dict[int, int]:
     )
 
 
-def author_key(comment: Comment) -> str:
+def author_key(comment: Comment | ItemView) -> str:
     """Authors are their account, or for guests their email address."""
     if comment.user_id is not None:
         return f"user:{comment.user_id}"
@@ -297,7 +297,7 @@ def _history_statements() -> dict[tuple[bool, bool], Any]:
 HISTORY_STATEMENTS = _history_statements()
 
 
-def author_histories(comments: list[Comment]) -> dict[str, History]:
+def author_histories(comments: list[Comment] | list[ItemView]) -> dict[str, History]:
     """History of every author of these comments, in one grouped query."""
     user_ids = sorted({c.user_id for c in comments if c.user_id is not None})
     emails = sorted({c.author_email for c in comments if c.user_id is None})
@@ -324,7 +324,7 @@ def author_histories(comments: list[Comment]) -> dict[str, History]:
     }
 
 
-def open_flags(comments: list[Comment]) -> dict[int, list[Flag]]:
+def open_flags(comments: list[Comment] | list[ItemView]) -> dict[int, list[Flag]]:
     """Unresolved flags of these comments with their readers (one query each)."""
     ids = [c.id for c in comments]
     if not ids:

@@ -1,0 +1,88 @@
+"""The queue's items, each rendered once for what it shows and reused while that holds.
+
+An item's HTML is a function of a few dozen values: the comment's own columns, its
+parent's name, status and text, the account's name and ban, the post's id, slug and
+title, the hold reasons (all in the page's `ItemView`, services/queue_items.py), the
+open flags and the author's history. The macro renders from those alone, and they are
+the key. So an item is rendered again as soon as anything it shows changes (an edit, a
+decision on the author's other comments, a flag, a rename, a ban), and never while
+nothing did, whichever page of the queue shows it.
+
+Two things differ from page to page: the CSRF token (it carries a timestamp) and the
+address the item's form returns to. Items are kept cut at unguessable markers (the page
+cache's, derived from SECRET_KEY: forum/pagecache.py), and each request's values go
+between the cuts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from flask import Flask, current_app
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup, escape
+
+from forum.cache import MemoryCache
+from forum.models import Flag
+from forum.moderation.query import ItemLinks
+from forum.pagecache import cache as page_cache
+from forum.services import queue as queue_service
+from forum.services import sanitize
+
+EXTENSION = "moderation_items"
+OVERHEAD = 1024  # bytes an item costs beyond its texts (the key's tuples), roughly
+
+
+class Flagger(NamedTuple):
+    username: str
+
+
+class FlagView(NamedTuple):
+    reason: str
+    note: str
+    user: Flagger
+
+
+def flag_views(flags: Iterable[Flag] | None) -> tuple[FlagView, ...]:
+    return tuple(FlagView(f.reason, f.note, Flagger(f.user.username)) for f in flags or ())
+
+
+def _size(kept: tuple[tuple[str, ...], int]) -> int:
+    return kept[1]
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[EXTENSION] = MemoryCache(app.config["MODERATION_ITEM_CACHE_BYTES"], _size)
+
+
+def render_items(page: queue_service.QueuePage, here: str, links: ItemLinks) -> Markup:
+    """The page's items as the queue shows them, each rendered only when what it shows
+    changed since this process last rendered it."""
+    kept: MemoryCache = current_app.extensions[EXTENSION]
+    mark = page_cache().mark
+    fill = {"c": generate_csrf(), "n": str(escape(here))}
+    macro = None
+    out: list[str] = []
+    for item in page.items:
+        history = page.histories.get(queue_service.author_key(item))
+        flags = flag_views(page.flags.get(item.id))
+        key = (item, history, flags, links.queue, links.item_prefix)
+        found = kept.get(key)
+        if found is None:
+            if macro is None:
+                macro = current_app.jinja_env.get_template("moderation/_macros.html").module
+            html = str(
+                macro.queue_item(
+                    item, history, flags, sanitize.excerpt, f"{mark}n", links, csrf=f"{mark}c"
+                )
+            )
+            found = (tuple(re.split(f"{mark}([cn])", html)), item.size + len(html) + OVERHEAD)
+            kept.set(key, found)
+        parts = found[0]
+        out.append(parts[0])
+        for i in range(1, len(parts), 2):
+            out.append(fill[parts[i]])
+            out.append(parts[i + 1])
+    return Markup("".join(out))  # noqa: S704 (rendered by Jinja, which escaped it)

@@ -1,0 +1,282 @@
+"""The queue's rendered items (forum/moderation/fragments.py): the same HTML as the
+item macro renders from the ORM, rendered again as soon as anything an item shows
+changes, however it changed, and kept within their byte budget."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask_wtf.csrf import generate_csrf
+from jinja2 import StrictUndefined
+from sqlalchemy import text
+
+from forum.extensions import db
+from forum.models import Comment, Flag, Post, Role, Status, User
+from forum.moderation import fragments, query
+from forum.services import queue as queue_service
+from forum.services import sanitize
+from tests.factories import make_comment, make_post, make_user
+from tests.helpers import login_as
+
+
+@pytest.fixture
+def ids(app):
+    """A queue with one of every kind of item the tabs show."""
+    with app.app_context():
+        moderator = make_user(Role.MODERATOR, username="mod")
+        member = make_user(username="Marta")
+        banned = make_user(username="Bruno", is_banned=True)
+        flagger = make_user(username="Fiona")
+        post = make_post(moderator, title='A post "quoted" & <odd>')
+        parent = make_comment(post, status=Status.PENDING, body="The **parent** text")
+        made = {
+            "guest": make_comment(
+                post,
+                status=Status.PENDING,
+                body='Guest <a href="http://x.example">link</a><script>x()</script>',
+                author_name="Gus <b>",
+                author_email="gus@example.org",
+                author_url="https://gus.example",
+                ip="2001:db8::1",
+                reasons=["links", "first comment"],
+                sanitizer_report=["tag <script>"],
+                spam_score=0.8125,
+                spam_reasons=[["link count", 0.41], ["kind words", -0.2]],
+            ),
+            "reply": make_comment(
+                post, parent=parent, status=Status.PENDING, body="A reply", user=member
+            ),
+            "banned": make_comment(post, status=Status.PENDING, user=banned, ip="203.0.113.7"),
+            "approved": make_comment(post, status=Status.APPROVED, body="Flagged but approved"),
+            "spam": make_comment(post, status=Status.SPAM, spam_score=0.99),
+            "rejected": make_comment(post, status=Status.REJECTED, body=""),
+        }
+        made["parent"] = parent
+        db.session.flush()
+        db.session.add(
+            Flag(comment_id=made["approved"].id, user_id=flagger.id, reason="rude", note="<i>")
+        )
+        db.session.add(Flag(comment_id=made["approved"].id, user_id=member.id, reason="spam"))
+        db.session.commit()
+        return {k: c.id for k, c in made.items()} | {
+            "mod": moderator.id,
+            "post": post.id,
+            "member": member.id,
+            "banned_user": banned.id,
+        }
+
+
+@pytest.fixture
+def mod_client(client, ids):
+    login_as(client, ids["mod"])
+    return client
+
+
+def items_of(html: str) -> str:
+    """The page's list of items, its CSRF tokens masked (a token carries its second)."""
+    items = html[html.index('<ol class="queue"') : html.index("</ol>")]
+    return re.sub(r'(name="csrf_token" value=|data-csrf=)"[^"]+"', r"\1", items)
+
+
+def page(client, url: str = "/moderation/") -> str:
+    return client.get(url).get_data(as_text=True)
+
+
+def item_html(html: str, comment_id: int) -> str:
+    item = html[html.index(f'id="item-{comment_id}"') :]
+    return re.split(r'<li class="queue-item |</ol>', item, maxsplit=1)[0]
+
+
+@pytest.mark.parametrize("tab", queue_service.TABS)
+def test_items_are_what_the_macro_renders_from_the_comments(app, ids, tab):
+    """Every tab's items from the page's plain values equal the macro's rendering of the
+    ORM comments (as the item page renders them), with every name it reads defined."""
+    app.jinja_env.undefined = StrictUndefined
+    app.jinja_env.cache.clear()
+    with app.test_request_context("/moderation/?tab=" + tab):
+        page = queue_service.queue_page(queue_service.QueueFilter(tab=tab), 25)
+        assert page.items, tab
+        links = query.ItemLinks()
+        here = f'/moderation/?tab={tab}&q="<x>"'
+        from_views = str(fragments.render_items(page, here, links))
+        again = str(fragments.render_items(page, here, links))  # from the kept items
+        macro = app.jinja_env.get_template("moderation/_macros.html").module
+        comments = [db.session.get(Comment, item.id) for item in page.items]
+        from_orm = "".join(
+            str(
+                macro.queue_item(
+                    c,
+                    page.histories.get(queue_service.author_key(c)),
+                    page.flags.get(c.id),
+                    sanitize.excerpt,
+                    here,
+                    links,
+                    csrf=generate_csrf(),
+                )
+            )
+            for c in comments
+        )
+    assert from_views == from_orm
+    assert again == from_orm
+
+
+def test_every_kind_of_item_is_in_the_walk(app, ids):
+    """The walk above meets a reply, a guest with everything, an account, a banned account,
+    flags, hold reasons, a spam score with its reasons and a sanitizer report."""
+    with app.test_request_context("/moderation/"):
+        items = [
+            item
+            for tab in queue_service.TABS
+            for item in queue_service.queue_page(queue_service.QueueFilter(tab=tab), 25).items
+        ]
+        flagged = queue_service.queue_page(queue_service.QueueFilter(tab="flagged"), 25)
+    assert any(i.parent for i in items)
+    assert any(i.user and i.user.is_banned for i in items)
+    assert any(i.user and not i.user.is_banned for i in items)
+    assert any(i.reasons and i.spam_reasons and i.sanitizer_report and i.ip for i in items)
+    assert len(flagged.flags[ids["approved"]]) == 2
+
+
+def test_second_page_load_renders_no_item(app, mod_client, ids, monkeypatch):
+    first = mod_client.get("/moderation/").get_data(as_text=True)
+    rendered = []
+    real = app.jinja_env.get_template
+
+    def counting(name, *args, **kw):
+        rendered.append(name)
+        return real(name, *args, **kw)
+
+    monkeypatch.setattr(app.jinja_env, "get_template", counting)
+    second = mod_client.get("/moderation/").get_data(as_text=True)
+    assert "moderation/_macros.html" not in rendered
+    assert items_of(second) == items_of(first)
+
+
+def test_an_item_is_rendered_once_for_every_page_that_shows_it(app, mod_client, ids):
+    """The first page and a filtered page share the guest's kept item; each item's form
+    goes back to the page it is on."""
+    first = mod_client.get("/moderation/").get_data(as_text=True)
+    kept = len(app.extensions[fragments.EXTENSION])
+    filtered = mod_client.get("/moderation/?author=gus@example.org&order=oldest")
+    assert len(app.extensions[fragments.EXTENSION]) == kept
+    item = item_html(filtered.get_data(as_text=True), ids["guest"])
+    assert 'name="next" value="/moderation/?author=gus@example.org&amp;order=oldest"' in item
+    assert 'name="next" value="/moderation/"' in item_html(first, ids["guest"])
+
+
+# What an item shows changes: the next page shows it, however the change was made.
+# Each: (comment, SQL run behind the application's back, text the item then shows).
+ITSELF = "WHERE id = :c"
+ITS_PARENT = "WHERE id = (SELECT parent_id FROM comment WHERE id = :c)"
+ITS_USER = "WHERE id = (SELECT user_id FROM comment WHERE id = :c)"
+ITS_POST = "WHERE id = (SELECT post_id FROM comment WHERE id = :c)"
+CHANGES = {
+    "body": ("guest", f"UPDATE comment SET body_html = '<p>Edited</p>' {ITSELF}", "Edited"),
+    "raw text": ("guest", f"UPDATE comment SET body_source = 'raw edit' {ITSELF}", "raw edit"),
+    "author name": ("guest", f"UPDATE comment SET author_name = 'Gustav' {ITSELF}", "Gustav"),
+    "email": (
+        "guest",
+        f"UPDATE comment SET author_email = 'n@example.org' {ITSELF}",
+        "n@example.org",
+    ),
+    "ip": ("guest", f"UPDATE comment SET ip = '198.51.100.4' {ITSELF}", "198.51.100.4"),
+    "spam score": ("guest", f"UPDATE comment SET spam_score = 0.25 {ITSELF}", "0.25"),
+    "hold reason": (
+        "guest",
+        "UPDATE hold_reason SET detail = 'three' WHERE comment_id = :c",
+        "three",
+    ),
+    "parent text": (
+        "reply",
+        f"UPDATE comment SET body_html = '<p>Parent now</p>' {ITS_PARENT}",
+        "Parent now",
+    ),
+    "parent status": (
+        "reply",
+        f"UPDATE comment SET status = 'spam' {ITS_PARENT}",
+        'label-spam">spam',
+    ),
+    "account name": (
+        "reply",
+        f"UPDATE \"user\" SET username = 'Martina' {ITS_USER}",
+        "account: Martina",
+    ),
+    "ban": ("reply", f'UPDATE "user" SET is_banned = :t {ITS_USER}', "account: Marta, banned"),
+    "post title": ("guest", f"UPDATE post SET title = 'Renamed post' {ITS_POST}", "Renamed post"),
+    "history": ("banned", "UPDATE comment SET status = 'approved' WHERE id = :other", "1 approved"),
+}
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_a_change_made_anywhere_shows_on_the_next_load(app, mod_client, ids, change):
+    which, sql, shown = CHANGES[change]
+    comment_id = ids[which]
+    with app.app_context():  # another comment of the same account, for its history
+        post = db.session.get(Post, ids["post"])
+        other = make_comment(
+            post, status=Status.PENDING, user=db.session.get(User, ids["banned_user"])
+        )
+        db.session.commit()
+        other_id = other.id
+    before = item_html(mod_client.get("/moderation/").get_data(as_text=True), comment_id)
+    assert shown not in before
+    with app.app_context():
+        db.session.execute(text(sql), {"c": comment_id, "t": True, "other": other_id})
+        db.session.commit()
+    after = item_html(mod_client.get("/moderation/").get_data(as_text=True), comment_id)
+    assert shown in after
+
+
+def test_a_new_flag_and_its_resolution_show_on_the_next_load(app, mod_client, ids):
+    flagged = ids["guest"]
+    assert "Flagged" not in item_html(page(mod_client), flagged)
+    with app.app_context():
+        db.session.add(Flag(comment_id=flagged, user_id=ids["member"], reason="offtopic"))
+        db.session.commit()
+    assert "Flagged <strong>offtopic</strong> by Marta" in item_html(page(mod_client), flagged)
+    with app.app_context():
+        db.session.execute(text("UPDATE flag SET resolved = :t"), {"t": True})
+        db.session.commit()
+    assert "Flagged" not in item_html(page(mod_client), flagged)
+
+
+def test_every_item_carries_this_requests_token_and_it_works(app, ids):
+    """The kept items hold a marker, not a token: each page's forms carry the token of the
+    page they are on, and a kept item's form approves with CSRF on."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    client = app.test_client()
+    login_as(client, ids["mod"])
+    client.get("/moderation/")
+    page = client.get("/moderation/").get_data(as_text=True)
+    items = page[page.index('<ol class="queue"') : page.index("</ol>")]
+    tokens = set(re.findall(r'name="csrf_token" value="([^"]+)"', items))
+    assert len(tokens) == 1
+    assert re.search(r'data-csrf="([^"]+)"', page).group(1) in tokens
+    token = re.search(r'name="csrf_token" value="([^"]+)"', item_html(page, ids["guest"])).group(1)
+    assert app.extensions["page_cache"].mark not in page
+    resp = client.post(f"/moderation/comments/{ids['guest']}/approve", data={"csrf_token": token})
+    assert resp.status_code == 302
+    with app.app_context():
+        assert db.session.get(Comment, ids["guest"]).status is Status.APPROVED
+
+
+@pytest.mark.parametrize("app_config", [{"MODERATION_ITEM_CACHE_BYTES": 0}])
+def test_without_a_budget_every_item_is_rendered(app, mod_client, ids):
+    first = mod_client.get("/moderation/").get_data(as_text=True)
+    assert len(app.extensions[fragments.EXTENSION]) == 0
+    assert f'id="item-{ids["guest"]}"' in first
+
+
+@pytest.mark.parametrize("app_config", [{"MODERATION_ITEM_CACHE_BYTES": 40_000}])
+def test_kept_items_stay_within_their_budget(app, mod_client, ids):
+    with app.app_context():
+        post = db.session.get(Post, ids["post"])
+        for n in range(40):
+            make_comment(post, status=Status.PENDING, body=f"Filler {n} " + "words " * 300)
+        db.session.commit()
+    for tab in queue_service.TABS:
+        assert mod_client.get(f"/moderation/?tab={tab}&per_page=50").status_code == 200
+    kept = app.extensions[fragments.EXTENSION]
+    assert 0 < kept.bytes <= 40_000
+    assert len(kept) < 40
