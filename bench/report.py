@@ -229,6 +229,19 @@ def targets(results: dict, runs: dict) -> list[tuple[str, str, str, str]]:
         ),
         *at_most(1.5),
     )
+    cold = div(
+        get(f"dashboard_cold_{last}", "cpu_ms_per_request"),
+        get("baseline_dashboard", "cpu_ms_per_request"),
+    )
+    rows.append(
+        (
+            "Dashboard, 100,000 pending, SQLite, pages no worker showed before (every item "
+            "rendered): forum CPU / baseline CPU per request",
+            "not measured" if cold is None else f"{cold:.2f}",
+            "information",
+            "n/a",
+        )
+    )
     cost_rows("Approve POST, 100,000 pending, SQLite", f"approve_{last}", 3)
     cost_rows("Approve POST, 100,000 pending, PostgreSQL", f"approve_pg_{last}", 3)
     # Against the bare approval (one UPDATE and a commit, bench/baseline_app.py): a write

@@ -278,6 +278,23 @@ class Bench:
             ).one()
             return Cursor.of(c).encode()
 
+    def page_cursors(self, app, n: int, per_page: int = 25) -> list[str]:
+        """The cursors after each of the queue's first `n` pages, newest first."""
+        from sqlalchemy import select
+
+        from forum.extensions import db
+        from forum.models import Comment, Status
+        from forum.services.queue import Cursor
+
+        with app.app_context():
+            rows = db.session.execute(
+                select(Comment.created_at, Comment.id)
+                .where(Comment.status == Status.PENDING)
+                .order_by(Comment.created_at.desc(), Comment.id.desc())
+                .limit(n * per_page)
+            ).all()
+        return [Cursor(r.created_at, r.id).encode() for r in rows[per_page - 1 :: per_page]]
+
     def pending_sample(self, n: int, seed: int, top_level: bool = False) -> list[int]:
         """`n` pending comments picked at random; `top_level`: only comments that answer no
         other (approving a reply also reads its parent's visibility, its pending ancestors and
@@ -366,6 +383,21 @@ class Bench:
                     ),
                 )
             self.results["pages"][f"dashboard_{size}"] = pages
+            if size == QUEUE_SIZES[-1]:
+                # Information: pages no worker showed before, each request a page further
+                # into the queue, so every item is rendered (the runs above reuse them).
+                cold = [f"/moderation/?after={quote(c)}" for c in self.page_cursors(app, 2000)]
+                self.record(
+                    f"dashboard_cold_{size}",
+                    self.wrk(
+                        f"dashboard cold {size}",
+                        self.forum.port,
+                        cold,
+                        self.seconds,
+                        cookie=cookie,
+                        once=True,
+                    ),
+                )
             ids = self.pending_sample(APPROVALS, size + 1)
             paths = [f"/moderation/comments/{i}/approve" for i in ids]
             probe = loadgen.request(
