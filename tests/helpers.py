@@ -169,6 +169,12 @@ def clear_database(engine: Engine) -> None:
 # Requests --------------------------------------------------------------------------------
 
 
+def item_html(html: str, comment_id: int) -> str:
+    """One queue item's markup on a dashboard page, up to the next item or the list's end."""
+    item = html[html.index(f'id="item-{comment_id}"') :]
+    return re.split(r'<li class="queue-item |</ol>', item, maxsplit=1)[0]
+
+
 def login_as(client, user_id: int, token: str | None = "") -> None:
     """Sign a test client in without the form (auth tests use the real form)."""
     with client.session_transaction() as sess:

@@ -17,7 +17,7 @@ from forum.moderation import fragments, query
 from forum.services import queue as queue_service
 from forum.services import sanitize
 from tests.factories import make_comment, make_post, make_user
-from tests.helpers import login_as
+from tests.helpers import item_html, login_as
 
 
 @pytest.fixture
@@ -81,11 +81,6 @@ def items_of(html: str) -> str:
 
 def page(client, url: str = "/moderation/") -> str:
     return client.get(url).get_data(as_text=True)
-
-
-def item_html(html: str, comment_id: int) -> str:
-    item = html[html.index(f'id="item-{comment_id}"') :]
-    return re.split(r'<li class="queue-item |</ol>', item, maxsplit=1)[0]
 
 
 @pytest.mark.parametrize("tab", queue_service.TABS)

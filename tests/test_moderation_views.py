@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from forum.extensions import db
 from forum.models import Ban, Comment, ModerationAction, Post, Role, Setting, Status
 from tests.factories import make_comment, make_post, make_user
-from tests.helpers import count_queries, login_as
+from tests.helpers import count_queries, item_html, login_as
 
 JSON = {"Accept": "application/json"}
 
@@ -68,12 +68,6 @@ def log_count(app, **where) -> int:
         for key, value in where.items():
             stmt = stmt.where(getattr(ModerationAction, key) == value)
         return db.session.scalar(stmt)
-
-
-def item_html(html: str, comment_id: int) -> str:
-    """One queue item's markup, up to the next item or the end of the list."""
-    item = html[html.index(f'id="item-{comment_id}"') :]
-    return re.split(r'<li class="queue-item |</ol>', item, maxsplit=1)[0]
 
 
 # Pages ------------------------------------------------------------------------------------
