@@ -16,13 +16,12 @@ between the cuts.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
 from flask import Flask, current_app
 from flask_wtf.csrf import generate_csrf
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from forum.cache import MemoryCache
 from forum.models import Flag
@@ -49,7 +48,7 @@ def flag_views(flags: Iterable[Flag] | None) -> tuple[FlagView, ...]:
     return tuple(FlagView(f.reason, f.note, Flagger(f.user.username)) for f in flags or ())
 
 
-def _size(kept: tuple[tuple[str, ...], int]) -> int:
+def _size(kept: tuple[tuple[Markup, tuple[tuple[str, Markup], ...]], int]) -> int:
     return kept[1]
 
 
@@ -62,7 +61,7 @@ def render_items(page: queue_service.QueuePage, here: str, links: ItemLinks) -> 
     changed since this process last rendered it."""
     kept: MemoryCache = current_app.extensions[EXTENSION]
     mark = page_cache().mark
-    fill = {"c": generate_csrf(), "n": str(escape(here))}
+    fill = {"c": generate_csrf(), "n": here}  # plain text: the join below escapes it
     macro = None
     out: list[str] = []
     for item in page.items:
@@ -73,16 +72,18 @@ def render_items(page: queue_service.QueuePage, here: str, links: ItemLinks) -> 
         if found is None:
             if macro is None:
                 macro = current_app.jinja_env.get_template("moderation/_macros.html").module
-            html = str(
-                macro.queue_item(
-                    item, history, flags, sanitize.excerpt, f"{mark}n", links, csrf=f"{mark}c"
-                )
+            html = macro.queue_item(
+                item, history, flags, sanitize.excerpt, f"{mark}n", links, csrf=f"{mark}c"
             )
-            found = (tuple(re.split(f"{mark}([cn])", html)), item.size + len(html) + OVERHEAD)
+            # Markup's own split keeps the pieces Markup; each after the first begins with
+            # the name of what goes before it.
+            head, *rest = html.split(mark)
+            cuts = tuple((part[:1], part[1:]) for part in rest)
+            found = ((head, cuts), item.size + len(html) + OVERHEAD)
             kept.set(key, found)
-        parts = found[0]
-        out.append(parts[0])
-        for i in range(1, len(parts), 2):
-            out.append(fill[parts[i]])
-            out.append(parts[i + 1])
-    return Markup("".join(out))  # noqa: S704 (rendered by Jinja, which escaped it)
+        head, cuts = found[0]
+        out.append(head)
+        for name, text in cuts:
+            out.append(fill[name])
+            out.append(text)
+    return Markup("").join(out)
