@@ -446,6 +446,21 @@ class QueueCounter(db.Model):
     n: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class AuthorCounter(db.Model):
+    """Maintained history of one author (an account, or a guest's email address) for the
+    queue: their comments by status and their first comment's time. The dashboard reads a
+    row per author instead of counting their comments, which a spam wave of thousands
+    from one address made the costliest part of every page. services/counters.py keeps
+    them equal to a full count, in the transaction of every change."""
+
+    author: Mapped[str] = mapped_column(String(300), primary_key=True)  # "user:ID", "email:A"
+    approved: Mapped[int] = mapped_column(Integer, default=0)
+    pending: Mapped[int] = mapped_column(Integer, default=0)
+    spam: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    first_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class PageVersion(db.Model):
     """What readers see, versioned: bumped in the same transaction as every change a reader
     could see (services/versions.py). `scope` is a post id, or SITE (any change: the front

@@ -3,13 +3,15 @@
 A hypothesis state machine runs any sequence of what changes a comment's status or
 existence (submit held or not, approve, reject, spam, restore, delete, undo, ban sweeps,
 flags up to a requeue, an edit that requeues, an abandoned transaction) and checks after
-each step that every counter, and what the tabs and the badge read, equals a count of
-the comments themselves. Other tests cover the bulk writers (imports, the rebuild).
+each step that every counter, every author's history (counts by status, first comment)
+and what the tabs and the badge read equal a count of the comments themselves. Other
+tests cover the bulk writers (imports, the rebuild).
 """
 
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -22,10 +24,11 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 
 from forum.extensions import db
 from forum.models import (
+    AuthorCounter,
     Ban,
     BanKind,
     Comment,
@@ -40,11 +43,11 @@ from forum.models import (
     Status,
     User,
 )
-from forum.services import bans, counters, flags, moderation, queue, undo
+from forum.services import author_counts, bans, counters, flags, moderation, queue, undo
 from forum.services import comments as comment_service
 from forum.services.settings import Settings
 from tests.factories import make_comment, make_post, make_user
-from tests.helpers import make_test_app, postgres_database
+from tests.helpers import count_queries, make_test_app, postgres_database
 
 ACTIONS = ("approve", "reject", "spam", "restore", "delete")
 HOLD_ALL = Settings(moderation_mode="all", min_submit_seconds=0, hold_words=("holdme",))
@@ -56,6 +59,7 @@ HOLD_NONE = Settings(
 def assert_counts_true() -> None:
     full = counters.full_count()
     assert counters.stored() == full
+    assert counters.stored_authors() == author_counts.full_count()
     tabs = queue.tab_counts()
     assert tabs == {tab: full.get((counters.ALL, tab), 0) for tab in queue.TABS}
     assert queue.pending_count() == tabs["pending"]
@@ -72,7 +76,15 @@ class CounterMachine(RuleBasedStateMachine):
         super().__init__()
         self.numbers = itertools.count()
         # Each example starts from an empty queue: what it does alone decides its steps.
-        for model in (SpamLesson, SpamFeature, OutboxMail, Ban, ModerationAction, QueueCounter):
+        for model in (
+            SpamLesson,
+            SpamFeature,
+            OutboxMail,
+            Ban,
+            ModerationAction,
+            QueueCounter,
+            AuthorCounter,
+        ):
             db.session.execute(delete(model))
         db.session.execute(delete(Comment))  # with their flags and hold reasons
         db.session.commit()
@@ -311,3 +323,110 @@ def _interleave() -> None:
     db.session.expire_all()
     assert_counts_true()
     assert queue.tab_counts()["approved"] == 2 and queue.pending_count() == 0
+
+
+# Each author's history (AuthorCounter) ------------------------------------------------
+
+
+def history_of(comment: Comment) -> queue.History:
+    return queue.author_histories([comment])[queue.author_key(comment)]
+
+
+def test_an_authors_first_comment_deleted_and_put_back_moves_first_seen(world):
+    mod = db.session.get(User, world["mod"])
+    post = db.session.get(Post, world["post"])
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    first, second, third = (
+        make_comment(
+            post,
+            status=Status.SPAM,
+            author_email="wave@example.net",
+            created_at=start + timedelta(days=day),
+        )
+        for day in (0, 1, 2)
+    )
+    db.session.commit()
+    assert history_of(third) == queue.History(0, 0, 3, 0, start)
+    outcome = moderation.decide("delete", [first], mod)
+    db.session.commit()
+    assert history_of(third) == queue.History(0, 0, 2, 0, start + timedelta(days=1))
+    undo.undo(outcome.batch, mod)
+    db.session.commit()
+    assert history_of(third) == queue.History(0, 0, 3, 0, start)
+    ids = [first.id, second.id, third.id]  # the first was put back as a new object
+    moderation.decide("delete", moderation.load_comments(ids), mod)
+    db.session.commit()
+    assert queue.author_histories([third]) == {}  # no comment left: no row
+    assert_counts_true()
+
+
+def test_a_comment_given_to_another_author_moves_between_their_histories(world):
+    post = db.session.get(Post, world["post"])
+    member = db.session.get(User, world["member"])
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    guest = {"author_email": "g@example.net"}
+    early = make_comment(post, status=Status.PENDING, created_at=start, **guest)
+    make_comment(post, status=Status.APPROVED, **guest)
+    make_comment(post, status=Status.APPROVED, user=member)
+    db.session.commit()
+    early.user_id = member.id  # e.g. a guest's comment claimed by the account it was
+    db.session.commit()
+    db.session.expire_all()
+    histories = queue.author_histories(db.session.scalars(select(Comment)).all())
+    guest, account = histories["email:g@example.net"], histories[f"user:{member.id}"]
+    assert (guest.approved, guest.pending, guest.first_seen != start) == (1, 0, True)
+    assert (account.approved, account.pending, account.first_seen) == (1, 1, start)
+    assert_counts_true()
+
+
+def test_the_bulk_writers_keep_the_histories(app, world):
+    """The importers (a bulk insert each), the Disqus placeholder (a bulk status change),
+    then the rebuild command, which also mends rows a writer left wrong."""
+    from tests.test_disqus import EXPORT
+    from tests.test_wxr import BLOG
+
+    runner = app.test_cli_runner()
+    for args in (["import-wxr", str(BLOG)], ["import-disqus", str(EXPORT)]):
+        assert runner.invoke(args=["forum", *args]).exit_code == 0
+    db.session.expire_all()
+    assert len(counters.stored_authors()) > 5
+    assert_counts_true()
+    db.session.execute(update(AuthorCounter).values(pending=AuthorCounter.pending + 3))
+    db.session.commit()
+    assert counters.stored_authors() != author_counts.full_count()
+    result = runner.invoke(args=["forum", "rebuild-counters"])
+    assert result.exit_code == 0 and "authors' histories" in result.output, result.output
+    db.session.expire_all()
+    assert_counts_true()
+
+
+def test_a_spam_wave_costs_the_history_one_row(app, world):
+    """20,000 comments from one address: the page reads its author's row by key, never
+    their comments (counting them cost 50 ms of every dashboard page; bench/NOTES.md)."""
+    post = db.session.get(Post, world["post"])
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [
+        {
+            "post_id": post.id,
+            "kind": "comment",
+            "depth": 0,
+            "path": f"{i:010d}",
+            "author_name": "Wave",
+            "author_email": "wave@example.net",
+            "body_source": "buy",
+            "body_html": "<p>buy</p>",
+            "body_hash": "",
+            "status": Status.PENDING,
+            "created_at": start + timedelta(seconds=i),
+        }
+        for i in range(20_000)
+    ]
+    db.session.execute(insert(Comment), rows)
+    counters.inserted(rows)
+    db.session.commit()
+    newest = db.session.scalars(select(Comment).order_by(Comment.id.desc()).limit(1)).one()
+    with count_queries(app) as statements:
+        history = history_of(newest)
+    assert history == queue.History(0, 20_000, 0, 0, start)
+    assert len(statements) == 1 and "FROM author_counter" in statements[0]
+    assert "FROM comment" not in statements[0]

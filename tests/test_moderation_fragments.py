@@ -199,7 +199,13 @@ CHANGES = {
     ),
     "ban": ("reply", f'UPDATE "user" SET is_banned = :t {ITS_USER}', "account: Marta, banned"),
     "post title": ("guest", f"UPDATE post SET title = 'Renamed post' {ITS_POST}", "Renamed post"),
-    "history": ("banned", "UPDATE comment SET status = 'approved' WHERE id = :other", "1 approved"),
+    # The history is the author's maintained row (services/author_counts.py).
+    "history": (
+        "banned",
+        "UPDATE author_counter SET approved = approved + 1 WHERE author ="
+        " (SELECT 'user:' || CAST(user_id AS VARCHAR(20)) FROM comment WHERE id = :other)",
+        "1 approved",
+    ),
 }
 
 

@@ -4,9 +4,9 @@ A page is a constant number of queries whatever its size or the queue's: the ite
 with their posts, parents and accounts as plain values (one range scan of
 ix_comment_status_created, keyset on created_at and id, joined by primary key;
 services/queue_items.py), their hold reasons (one select-in), the history of every
-author on the page (one grouped query), open flags (one, when the items' query found an
-item with any), and the tab counts (one read of the maintained counters,
-services/counters.py).
+author on the page (their maintained rows, services/counters.py), open flags (one, when
+the items' query found an item with any), and the tab counts (one read of the maintained
+counters).
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Select, bindparam, exists, func, or_, select, tuple_, union_all
+from sqlalchemy import Select, exists, func, or_, select, tuple_
 from sqlalchemy.orm import selectinload
 
 from forum.extensions import db
@@ -254,73 +253,16 @@ def pending_by_post(post_ids: list[int]) -> dict[int, int]:
 
 def author_key(comment: Comment | ItemView) -> str:
     """Authors are their account, or for guests their email address."""
-    if comment.user_id is not None:
-        return f"user:{comment.user_id}"
-    return f"email:{comment.author_email}"
-
-
-def _history_statements() -> dict[tuple[bool, bool], Any]:
-    """author_histories' statements, by (any accounts?, any guests?), built once: building
-    the union cost more than running it (bench/NOTES.md)."""
-    columns = (
-        Comment.user_id,
-        Comment.author_email,
-        Comment.status,
-        func.count(Comment.id),
-        func.min(Comment.created_at),
-    )
-    group = (Comment.user_id, Comment.author_email, Comment.status)
-    accounts = (
-        select(*columns)
-        .where(Comment.user_id.in_(bindparam("user_ids", expanding=True)))
-        .group_by(*group)
-    )
-    # coalesce() keeps the planner off the user_id index: "user_id IS NULL" on it
-    # walks every guest comment (160 ms with 100,000 pending) instead of the emails'.
-    guests = (
-        select(*columns)
-        .where(
-            Comment.author_email.in_(bindparam("emails", expanding=True))
-            & (func.coalesce(Comment.user_id, 0) == 0)
-        )
-        .group_by(*group)
-    )
-    # Two index searches in one statement: joined with OR, SQLite's plan read every guest
-    # comment (250 ms with 100,000 pending; bench/RESULTS.md).
-    return {
-        (True, False): accounts,
-        (False, True): guests,
-        (True, True): union_all(accounts, guests),
-    }
-
-
-HISTORY_STATEMENTS = _history_statements()
+    return counters.author_of(comment.user_id, comment.author_email)
 
 
 def author_histories(comments: list[Comment] | list[ItemView]) -> dict[str, History]:
-    """History of every author of these comments, in one grouped query."""
-    user_ids = sorted({c.user_id for c in comments if c.user_id is not None})
-    emails = sorted({c.author_email for c in comments if c.user_id is None})
-    if not user_ids and not emails:
-        return {}
-    stmt = HISTORY_STATEMENTS[(bool(user_ids), bool(emails))]
-    rows = db.session.execute(stmt, {"user_ids": user_ids, "emails": emails}).all()
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(Status, 0))
-    first: dict[str, datetime] = {}
-    for user_id, email, status, n, earliest in rows:
-        key = f"user:{user_id}" if user_id is not None else f"email:{email}"
-        counts[key][status] += n
-        if earliest is not None and (key not in first or earliest < first[key]):
-            first[key] = earliest
+    """History of every author of these comments: their maintained rows, one query by
+    primary key, whatever the number of their comments (services/counters.py)."""
+    rows = counters.authors(author_key(c) for c in comments)
     return {
-        key: History(
-            approved=c[Status.APPROVED],
-            pending=c[Status.PENDING],
-            spam=c[Status.SPAM],
-            rejected=c[Status.REJECTED],
-            first_seen=first.get(key),
-        )
-        for key, c in counts.items()
+        key: History(approved, pending, spam, rejected, first_seen)
+        for key, (approved, pending, spam, rejected, first_seen) in rows.items()
     }
 
 

@@ -123,12 +123,18 @@ def import_json(file: Path) -> None:
 @click.command("rebuild-counters")
 @with_appcontext
 def rebuild_counters() -> None:
-    """Recount the queue's maintained counters (tabs, badge, per post) from the comments."""
+    """Recount the queue's maintained counters (tabs, badge, per post, each author's
+    history) from the comments."""
     take_write_lock_up_front()
     counts = counters.rebuild()
+    authors = len(counters.stored_authors())
     db.session.commit()
     totals = {name: n for (post_id, name), n in sorted(counts.items()) if post_id == counters.ALL}
-    click.echo("Counters rebuilt: " + (", ".join(f"{n} {k}" for k, n in totals.items()) or "empty"))
+    click.echo(
+        "Counters rebuilt: "
+        + (", ".join(f"{n} {k}" for k, n in totals.items()) or "empty")
+        + f"; {authors} authors' histories"
+    )
 
 
 COMMANDS = (import_wxr, import_disqus, export, import_json, rebuild_counters)

@@ -360,8 +360,12 @@ class _Importer:
         if "/" in placed.path:
             grand_id = int(placed.path.rsplit("/", 2)[-2])
             above = bool(db.session.scalar(select(Comment.visible).where(Comment.id == grand_id)))
-        was = db.session.scalar(select(Comment.status).where(Comment.id == placed.id))
-        counters.moved(placed.post_id, was, Status.APPROVED)
+        was, user_id, email = db.session.execute(
+            select(Comment.status, Comment.user_id, Comment.author_email).where(
+                Comment.id == placed.id
+            )
+        ).one()
+        counters.moved(placed.post_id, was, Status.APPROVED, counters.author_of(user_id, email))
         db.session.execute(
             update(Comment)
             .where(Comment.id == placed.id)
