@@ -173,3 +173,16 @@ def test_cursor_round_trip(db_session):
     comment = make_comment(make_post())
     cursor = Cursor.of(comment)
     assert Cursor.decode(cursor.encode()) == cursor
+
+
+def test_a_filter_of_the_same_shape_reuses_its_statement_with_its_own_values(mixed):
+    """The items' statement is built once per shape (tab, filters, order, cursor) and
+    takes the values as parameters: two authors, two pages, each with its own rows."""
+    by_ann = QueueFilter(author="ann@example.org")
+    ann = queue.queue_page(by_ann, 1)
+    built = queue._items_statement.cache_info().misses
+    bob = queue.queue_page(QueueFilter(author="bob@example.org"), 1)
+    assert queue._items_statement.cache_info().misses == built
+    after = queue.queue_page(by_ann, 1, after=Cursor.of(ann.items[0]))
+    assert ids(ann) == [mixed["comments"][3].id] and ids(bob) == [mixed["comments"][2].id]
+    assert ids(after) == [mixed["comments"][1].id]

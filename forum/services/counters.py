@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, SessionTransaction
 
 from forum.extensions import Session as ForumSession
-from forum.extensions import db
+from forum.extensions import db, read
 from forum.models import AuthorCounter, Comment, Flag, QueueCounter, Status
 from forum.services import author_counts
 from forum.services.author_counts import AuthorDeltas, AuthorRow, author_of
@@ -126,15 +126,14 @@ def flagged_among(comment_ids: list[int], session: Session | None = None) -> set
 # What readers call ----------------------------------------------------------------
 
 
+TOTALS = select(QueueCounter.name, QueueCounter.n).where(QueueCounter.post_id == ALL)
+
+
 def totals() -> dict[str, int]:
     """Counts over all posts, by status and "flagged" (one query)."""
     apply(db.session)
     counts = {status.value: 0 for status in Status} | {FLAGGED: 0}
-    counts.update(
-        db.session.execute(
-            select(QueueCounter.name, QueueCounter.n).where(QueueCounter.post_id == ALL)
-        ).all()
-    )
+    counts.update(read(TOTALS).all())
     return counts
 
 
@@ -164,7 +163,7 @@ def authors(keys: Iterable[str]) -> dict[str, AuthorRow]:
     apply(db.session)
     return {
         author: tuple(values)
-        for author, *values in db.session.execute(author_counts.AUTHOR_ROWS, {"authors": keys})
+        for author, *values in read(author_counts.AUTHOR_ROWS, {"authors": keys})
     }
 
 

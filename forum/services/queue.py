@@ -11,14 +11,16 @@ counters).
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, exists, func, or_, select, tuple_
+from sqlalchemy import Float, Integer, Select, String, bindparam, exists, func, or_, select, tuple_
 from sqlalchemy.orm import selectinload
 
-from forum.extensions import db
+from forum.extensions import db, read
 from forum.ids import parse_id
 from forum.models import (
     Ban,
@@ -141,25 +143,66 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def queue_select(f: QueueFilter) -> Select:
-    """The comments of one tab under the filters, unordered."""
-    stmt = select(Comment)
-    status = status_of(f.tab)
-    stmt = (
-        stmt.where(open_flag_exists()) if status is None else stmt.where(Comment.status == status)
-    )
-    if f.post_id is not None:
-        stmt = stmt.where(Comment.post_id == f.post_id)
-    author = f.author.strip()
+@dataclass(frozen=True)
+class _Shape:
+    """What decides the items' statement; the values go in as bind parameters."""
+
+    flagged: bool
+    post: bool
+    author: str  # "user", "email", "name" or ""
+    search: bool
+    group: str
+    order: str
+    cursor: str  # "after", "before" or ""
+
+
+def _filter_values(f: QueueFilter) -> tuple[str, dict[str, Any]]:
+    """The author filter's kind and every filter's bind parameters."""
+    params: dict[str, Any] = {"status": status_of(f.tab), "post": f.post_id, "value": f.value}
+    author, kind = f.author.strip(), ""
     if author.startswith("user:") and parse_id(author[5:]) is not None:
-        stmt = stmt.where(Comment.user_id == parse_id(author[5:]))
+        kind, params["author"] = "user", parse_id(author[5:])
     elif "@" in author:
-        stmt = stmt.where(Comment.author_email == author.casefold())
+        kind, params["author"] = "email", author.casefold()
     elif author:
-        stmt = stmt.where(Comment.author_name == author)
+        kind, params["author"] = "name", author
     q = f.q.strip()[:MAX_SEARCH]
-    if q:
-        pattern = like_pattern(q)
+    params["pattern"] = like_pattern(q) if q else None
+    return kind, params
+
+
+AUTHOR_FILTERS = {
+    "user": Comment.user_id,
+    "email": Comment.author_email,
+    "name": Comment.author_name,
+}
+
+
+@functools.lru_cache(maxsize=512)
+def _items_statement(shape: _Shape) -> Select:
+    """The items' query of one shape of filter, order and cursor, built once: building it
+    cost more than SQLite takes to answer it (bench/NOTES.md)."""
+    by_score = shape.order == "score"
+    newest = shape.order != "oldest"
+    first = func.coalesce(Comment.spam_score, UNSCORED) if by_score else Comment.created_at
+    # Whether each item has an open flag: the flags' query then runs only when one has.
+    # Outer joins by primary key, so SQLite keeps the comment index's range scan first.
+    stmt = (
+        select(*ITEM_COLUMNS, open_flag_exists().label("flagged"))
+        .select_from(Comment)
+        .outerjoin(PARENT, PARENT.id == Comment.parent_id)
+        .outerjoin(User, User.id == Comment.user_id)
+        .outerjoin(Post, Post.id == Comment.post_id)
+    )
+    stmt = stmt.where(
+        open_flag_exists() if shape.flagged else Comment.status == bindparam("status")
+    )
+    if shape.post:
+        stmt = stmt.where(Comment.post_id == bindparam("post"))
+    if shape.author:
+        stmt = stmt.where(AUTHOR_FILTERS[shape.author] == bindparam("author"))
+    if shape.search:
+        pattern = bindparam("pattern", type_=String())
         stmt = stmt.where(
             or_(
                 Comment.body_source.ilike(pattern, escape="\\"),
@@ -167,9 +210,20 @@ def queue_select(f: QueueFilter) -> Select:
                 Comment.author_email.ilike(pattern, escape="\\"),
             )
         )
-    if f.group:
-        stmt = stmt.where(GROUP_KINDS[f.group] == f.value)
-    return stmt
+    if shape.group:
+        stmt = stmt.where(GROUP_KINDS[shape.group] == bindparam("value"))
+    key = tuple_(first, Comment.id)
+    mark = tuple_(
+        bindparam("mark", type_=Float() if by_score else Comment.created_at.type),
+        bindparam("mark_id", type_=Integer()),
+    )
+    if shape.cursor == "after":
+        stmt = stmt.where(key < mark if newest else key > mark)
+    elif shape.cursor == "before":
+        stmt = stmt.where(key > mark if newest else key < mark)
+    descending = newest != (shape.cursor == "before")
+    order = (first.desc(), Comment.id.desc()) if descending else (first.asc(), Comment.id.asc())
+    return stmt.order_by(*order).limit(bindparam("limit", type_=Integer()))
 
 
 def queue_page(
@@ -184,34 +238,26 @@ def queue_page(
     cursor of the other kind.
     """
     by_score = f.order == "score"
-    newest = f.order != "oldest"
-    first = func.coalesce(Comment.spam_score, UNSCORED) if by_score else Comment.created_at
-    key = tuple_(first, Comment.id)
-    stmt = queue_select(f)
-    backwards = before is not None and after is None
     for cursor in (after, before):
         if cursor is not None and (cursor.created_at is None) != by_score:
             raise BadCursor(cursor.encode())
-    if after is not None:
-        mark = tuple_(after.score if by_score else after.created_at, after.id)
-        stmt = stmt.where(key < mark if newest else key > mark)
-    elif before is not None:
-        mark = tuple_(before.score if by_score else before.created_at, before.id)
-        stmt = stmt.where(key > mark if newest else key < mark)
-    descending = newest != backwards
-    order = (first.desc(), Comment.id.desc()) if descending else (first.asc(), Comment.id.asc())
-    stmt = (
-        # Whether each item has an open flag: the flags' query then runs only when one has.
-        # Outer joins by primary key, so SQLite keeps the comment index's range scan first.
-        stmt.with_only_columns(*ITEM_COLUMNS, open_flag_exists().label("flagged"))
-        .select_from(Comment)
-        .outerjoin(PARENT, PARENT.id == Comment.parent_id)
-        .outerjoin(User, User.id == Comment.user_id)
-        .outerjoin(Post, Post.id == Comment.post_id)
-        .order_by(*order)
-        .limit(per_page + 1)
+    backwards = before is not None and after is None
+    cursor = after if after is not None else before
+    author, params = _filter_values(f)
+    if cursor is not None:
+        params["mark"] = cursor.score if by_score else cursor.created_at
+        params["mark_id"] = cursor.id
+    params["limit"] = per_page + 1
+    shape = _Shape(
+        flagged=status_of(f.tab) is None,
+        post=f.post_id is not None,
+        author=author,
+        search=params["pattern"] is not None,
+        group=f.group,
+        order=f.order,
+        cursor="" if cursor is None else "before" if backwards else "after",
     )
-    found = db.session.execute(stmt).all()
+    found = read(_items_statement(shape), params).all()
     more = len(found) > per_page
     found = found[:per_page]
     if backwards:
@@ -320,16 +366,22 @@ def group_members(kind: str, value: str, status: Status) -> list[int]:
     )
 
 
+POSTS_FOR_FILTER = (
+    select(Post.id, Post.title, func.coalesce(QueueCounter.n, 0))
+    .outerjoin(
+        QueueCounter,
+        (QueueCounter.post_id == Post.id) & (QueueCounter.name == Status.PENDING.value),
+    )
+    .order_by(Post.created_at.desc(), Post.id.desc())
+    .limit(bindparam("limit", type_=Integer()))
+)
+
+
 def posts_for_filter(limit: int = 100) -> list:
     """The newest posts with their pending counts, for the post filter: one indexed query
     whatever the queue's size (the counts are the maintained counters, not a count)."""
-    pending = (QueueCounter.post_id == Post.id) & (QueueCounter.name == Status.PENDING.value)
-    return db.session.execute(
-        select(Post.id, Post.title, func.coalesce(QueueCounter.n, 0))
-        .outerjoin(QueueCounter, pending)
-        .order_by(Post.created_at.desc(), Post.id.desc())
-        .limit(limit)
-    ).all()
+    counters.apply(db.session)
+    return read(POSTS_FOR_FILTER, {"limit": limit}).all()
 
 
 def comment_log(comment_id: int, limit: int = 50) -> list[ModerationAction]:

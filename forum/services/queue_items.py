@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import aliased
 
-from forum.extensions import db
+from forum.extensions import read
 from forum.models import Comment, HoldReason, Post, Status, User
 
 
@@ -109,7 +109,7 @@ def hold_reasons(ids: list[int]) -> dict[int, tuple[Reason, ...]]:
     if not ids:
         return {}
     found: dict[int, list[Reason]] = defaultdict(list)
-    for comment_id, rule, detail in db.session.execute(HOLD_REASONS, {"ids": ids}):
+    for comment_id, rule, detail in read(HOLD_REASONS, {"ids": ids}):
         found[comment_id].append(Reason(rule, detail))
     return {comment_id: tuple(reasons) for comment_id, reasons in found.items()}
 
