@@ -162,10 +162,9 @@ def pending_ancestors(comments: Sequence[Comment]) -> list[int]:
     wanted -= {c.id for c in comments}
     if not wanted:
         return []
-    return sorted(
-        db.session.scalars(
-            select(Comment.id).where(
-                Comment.id.in_(sorted(wanted)[:CHUNK]), Comment.status == Status.PENDING
-            )
-        )
+    # By id alone: with `status = pending` in the WHERE, SQLite searched the status index
+    # (every pending comment, 6-10 ms at 100,000) instead of the primary key.
+    rows = db.session.execute(
+        select(Comment.id, Comment.status).where(Comment.id.in_(sorted(wanted)[:CHUNK]))
     )
+    return sorted(row.id for row in rows if row.status is Status.PENDING)
