@@ -95,43 +95,36 @@ def refresh_many(comments: Sequence[Comment]) -> list[int]:
     """Recompute visibility after status changes; returns the ids that became visible.
 
     A comment without replies needs only its parent's visibility (one query for all of
-    them); a comment with replies has its subtree recomputed by refresh_visibility.
+    them), set before the flush that writes its status: one UPDATE per comment. A comment
+    with replies has its subtree recomputed by refresh_visibility after that flush.
     """
     if not comments:
         return []
-    db.session.flush()
     ids = [c.id for c in comments]
-    with_replies = set()
-    for start in range(0, len(ids), CHUNK):
-        with_replies.update(
-            db.session.scalars(
-                select(Comment.parent_id)
-                .where(Comment.parent_id.in_(ids[start : start + CHUNK]))
-                .distinct()
+    with db.session.no_autoflush:  # who has replies does not change with a status
+        with_replies = set()
+        for start in range(0, len(ids), CHUNK):
+            with_replies.update(
+                db.session.scalars(_WITH_REPLIES, {"ids": ids[start : start + CHUNK]})
             )
-        )
-    refreshed: set[int] = set()
-    leaves: list[Comment] = []
-    subtrees: list[Comment] = []
-    for comment in sorted(comments, key=lambda c: c.path):
-        ancestors = set(ancestor_ids(comment))
-        if ancestors & refreshed:
-            continue  # inside a subtree recomputed already
-        if comment.id in with_replies:
-            refresh_visibility(comment)
-            refreshed.add(comment.id)
-            subtrees.append(comment)
-        else:
-            leaves.append(comment)
-    parent_ids = sorted({c.parent_id for c in leaves if c.parent_id is not None})
-    parent_visible: dict[int, bool] = {}
-    for start in range(0, len(parent_ids), CHUNK):
-        rows = db.session.execute(
-            select(Comment.id, Comment.visible).where(
-                Comment.id.in_(parent_ids[start : start + CHUNK])
-            )
-        )
-        parent_visible.update((row.id, row.visible) for row in rows)
+        refreshed: set[int] = set()
+        leaves: list[Comment] = []
+        subtrees: list[Comment] = []
+        for comment in sorted(comments, key=lambda c: c.path):
+            if set(ancestor_ids(comment)) & refreshed:
+                continue  # inside a subtree recomputed below
+            if comment.id in with_replies:
+                refreshed.add(comment.id)
+                subtrees.append(comment)
+            else:
+                leaves.append(comment)
+        # A leaf's parent is not among the subtrees (it would have a reply): its
+        # visibility is what the database holds.
+        parent_ids = sorted({c.parent_id for c in leaves if c.parent_id is not None})
+        parent_visible: dict[int, bool] = {}
+        for start in range(0, len(parent_ids), CHUNK):
+            rows = db.session.execute(_VISIBLE, {"ids": parent_ids[start : start + CHUNK]})
+            parent_visible.update((row.id, row.visible) for row in rows)
     became: list[int] = []
     for comment in leaves:
         above = comment.parent_id is None or parent_visible.get(comment.parent_id, False)
@@ -139,7 +132,9 @@ def refresh_many(comments: Sequence[Comment]) -> list[int]:
         if visible and not comment.visible:
             became.append(comment.id)
         comment.visible = visible
+    db.session.flush()
     for comment in subtrees:
+        refresh_visibility(comment)
         # refresh_visibility synchronized `visible` on the objects in the session.
         if comment.status is Status.APPROVED and comment.visible:
             # It was not approved before, so nothing under it was visible either.
@@ -152,8 +147,18 @@ def refresh_many(comments: Sequence[Comment]) -> list[int]:
                     )
                 )
             )
-    db.session.flush()
     return became
+
+
+# Built once: a decision only binds its ids.
+_WITH_REPLIES = (
+    select(Comment.parent_id)
+    .where(Comment.parent_id.in_(bindparam("ids", expanding=True)))
+    .distinct()
+)
+_VISIBLE = select(Comment.id, Comment.visible).where(
+    Comment.id.in_(bindparam("ids", expanding=True))
+)
 
 
 def pending_ancestors(comments: Sequence[Comment]) -> list[int]:
