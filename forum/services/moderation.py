@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from forum.extensions import db
 from forum.models import (
@@ -113,15 +113,17 @@ def load_comments(ids: Iterable[int]) -> list[Comment]:
     wanted = sorted(set(ids))
     found: list[Comment] = []
     for start in range(0, len(wanted), CHUNK):
-        found.extend(
-            db.session.scalars(
-                select(Comment)
-                .where(Comment.id.in_(wanted[start : start + CHUNK]))
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        )
+        found.extend(db.session.scalars(_LOAD, {"ids": wanted[start : start + CHUNK]}))
     return sorted(found, key=lambda c: c.path)
+
+
+# Built once: an action binds only its ids.
+_LOAD = (
+    select(Comment)
+    .where(Comment.id.in_(bindparam("ids", expanding=True)))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
 
 
 def decide(
@@ -216,16 +218,18 @@ def dismiss_flags(outcome: Outcome, by: User, note: str, now: datetime) -> None:
 def resolve_flags(comment_ids: Sequence[int]) -> None:
     """A moderator's decision answers the readers' flags on these comments."""
     for start in range(0, len(comment_ids), CHUNK):
-        resolved = db.session.scalars(
-            update(Flag)
-            .where(
-                Flag.comment_id.in_(comment_ids[start : start + CHUNK]), Flag.resolved.is_(False)
-            )
-            .values(resolved=True)
-            .returning(Flag.comment_id)
-            .execution_options(synchronize_session=False)
+        counters.unflagged(
+            db.session.scalars(_RESOLVE, {"ids": comment_ids[start : start + CHUNK]})
         )
-        counters.unflagged(resolved)
+
+
+_RESOLVE = (
+    update(Flag)
+    .where(Flag.comment_id.in_(bindparam("ids", expanding=True)), Flag.resolved.is_(False))
+    .values(resolved=True)
+    .returning(Flag.comment_id)
+    .execution_options(synchronize_session=False)
+)
 
 
 def delete_comments(

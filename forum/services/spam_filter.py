@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 
 from forum.extensions import db
 from forum.models import Comment, HoldReason, Rule, SpamFeature, SpamLabel, SpamLesson, Status
@@ -162,10 +162,12 @@ def lessons_for(comment_ids: Sequence[int]) -> dict[int, SpamLesson]:
     return {
         lesson.comment_id: lesson
         for start in range(0, len(ids), CHUNK)
-        for lesson in db.session.scalars(
-            select(SpamLesson).where(SpamLesson.comment_id.in_(ids[start : start + CHUNK]))
-        )
+        for lesson in db.session.scalars(_LESSONS, {"ids": ids[start : start + CHUNK]})
     }
+
+
+# Built once: binds only the comments' ids.
+_LESSONS = select(SpamLesson).where(SpamLesson.comment_id.in_(bindparam("ids", expanding=True)))
 
 
 def teach(
