@@ -281,3 +281,52 @@ def test_kept_items_stay_within_their_budget(app, mod_client, ids):
     kept = app.extensions[fragments.EXTENSION]
     assert 0 < kept.bytes <= 40_000
     assert len(kept) < 40
+
+
+# The post filter's options, as the template rendered them before they were kept.
+OPTIONS_TEMPLATE = (
+    '<option value="">All posts</option>'
+    "{% for pid, title, pending in posts %}<option value=\"{{ pid }}\""
+    "{% if selected == pid %} selected{% endif %}>{{ title }}"
+    "{% if pending %} ({{ pending }} pending){% endif %}</option>{% endfor %}"
+    "{% if selected and selected not in posts|map(attribute=0)|list %}"
+    '<option value="{{ selected }}" selected>Post {{ selected }}</option>{% endif %}'
+)
+
+
+def options_of(html: str) -> str:
+    return html[html.index('<select name="post">') + 20 : html.index("</select>")]
+
+
+def test_the_post_filter_shows_every_change_to_its_counts(app, mod_client, ids):
+    """The options equal a plain Jinja rendering of the same rows (titles escaped, the
+    chosen post marked, an older chosen post added), and a new held comment or a decision
+    shows in the next page's count although the options are kept between requests."""
+    with app.app_context():
+        expect = app.jinja_env.from_string(OPTIONS_TEMPLATE)
+        older = make_post(db.session.get(User, ids["mod"]), title="Older <post>")
+        db.session.commit()
+        older_id = older.id
+    for _ in range(2):  # the second time from what was kept
+        for url, selected in (
+            ("/moderation/", None),
+            (f"/moderation/?post={ids['post']}", ids["post"]),
+            (f"/moderation/?post={older_id + 1000}", older_id + 1000),
+        ):
+            with app.app_context():
+                rows = queue_service.posts_for_filter()
+                want = expect.render(posts=rows, selected=selected)
+            assert options_of(page(mod_client, url)) == want
+    assert "A post &#34;quoted&#34; &amp; &lt;odd&gt; (4 pending)" in page(mod_client)
+    with app.app_context():
+        make_comment(db.session.get(Post, ids["post"]), status=Status.PENDING)
+        db.session.commit()
+    assert "(5 pending)" in options_of(page(mod_client))
+    token = re.search(r'data-csrf="([^"]+)"', page(mod_client)).group(1)
+    mod_client.post(
+        f"/moderation/comments/{ids['guest']}/approve", data={"csrf_token": token}
+    )
+    assert "(4 pending)" in options_of(page(mod_client))
+    assert options_of(page(mod_client, "/moderation/?tab=flagged")) == (
+        '<option value="">All posts</option>'
+    )

@@ -16,7 +16,8 @@ between the cuts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from flask import Flask, current_app
@@ -86,4 +87,26 @@ def render_items(page: queue_service.QueuePage, here: str, links: ItemLinks) -> 
         for name, text in cuts:
             out.append(fill[name])
             out.append(text)
+    return Markup("").join(out)
+
+
+# The post filter ------------------------------------------------------------------
+
+
+def post_options(posts: Sequence[tuple[int, str, int]], selected: int | None) -> Markup:
+    """The post filter's options: the newest posts with their pending counts, and the
+    chosen post when it is older than those. Rendered again only when the rows or the
+    choice differ from a recent request's (they are the key, so it is never stale)."""
+    return _post_options(tuple((pid, title, pending) for pid, title, pending in posts), selected)
+
+
+@functools.lru_cache(maxsize=16)
+def _post_options(posts: tuple[tuple[int, str, int], ...], selected: int | None) -> Markup:
+    option = Markup('<option value="{}"{}>{}{}</option>')
+    out = [Markup('<option value="">All posts</option>')]
+    for pid, title, pending in posts:
+        chosen = Markup(" selected") if selected == pid else ""
+        out.append(option.format(pid, chosen, title, f" ({pending} pending)" if pending else ""))
+    if selected and all(pid != selected for pid, _, _ in posts):
+        out.append(option.format(selected, Markup(" selected"), f"Post {selected}", ""))
     return Markup("").join(out)

@@ -179,7 +179,9 @@ def queue():
         "moderation/queue.html",
         bulk_form=BulkForm(formdata=None),
         spam_above_form=SpamAboveForm(formdata=None),
-        posts=queue_service.posts_for_filter() if queue_service.status_of(f.tab) else [],
+        post_options=fragments.post_options(
+            queue_service.posts_for_filter() if queue_service.status_of(f.tab) else [], f.post_id
+        ),
         **context,
     )
 
