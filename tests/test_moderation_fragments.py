@@ -286,7 +286,7 @@ def test_kept_items_stay_within_their_budget(app, mod_client, ids):
 # The post filter's options, as the template rendered them before they were kept.
 OPTIONS_TEMPLATE = (
     '<option value="">All posts</option>'
-    "{% for pid, title, pending in posts %}<option value=\"{{ pid }}\""
+    '{% for pid, title, pending in posts %}<option value="{{ pid }}"'
     "{% if selected == pid %} selected{% endif %}>{{ title }}"
     "{% if pending %} ({{ pending }} pending){% endif %}</option>{% endfor %}"
     "{% if selected and selected not in posts|map(attribute=0)|list %}"
@@ -323,9 +323,7 @@ def test_the_post_filter_shows_every_change_to_its_counts(app, mod_client, ids):
         db.session.commit()
     assert "(5 pending)" in options_of(page(mod_client))
     token = re.search(r'data-csrf="([^"]+)"', page(mod_client)).group(1)
-    mod_client.post(
-        f"/moderation/comments/{ids['guest']}/approve", data={"csrf_token": token}
-    )
+    mod_client.post(f"/moderation/comments/{ids['guest']}/approve", data={"csrf_token": token})
     assert "(4 pending)" in options_of(page(mod_client))
     assert options_of(page(mod_client, "/moderation/?tab=flagged")) == (
         '<option value="">All posts</option>'
