@@ -26,6 +26,7 @@ from sqlalchemy import create_engine, event
 from forum import create_app
 from forum.extensions import db
 from forum.models import Comment, Post, Status, utcnow
+from forum.services import counters, snapshots, tree
 from forum.services.comments import _duplicate_query
 from forum.services.threads import own_pending_statement
 from tests.factories import make_comment, make_post, make_user
@@ -201,3 +202,55 @@ def test_the_reply_duplicate_check_reads_by_body_not_every_reply(app, db_session
         "email": "ann@example.org",
     }
     assert rows_read(stmt, params) <= 20
+
+
+def _subtree_statements():
+    """Every statement that reads a comment with its replies."""
+    return {
+        "visibility": tree._SUBTREE_ROWS,
+        "became visible": tree._VISIBLE_IN_SUBTREE,
+        "deleted with it": counters._SUBTREE_AUTHORS,
+        "snapshot": snapshots._SUBTREE,
+    }
+
+
+def test_a_subtree_is_read_by_its_replies_not_the_whole_post(app, db_session):
+    """Approving a held comment with replies, deleting it and its undo snapshot read its
+    subtree. A path prefix (`path LIKE '0042/%'`) read every comment of the post on both
+    databases (4.6-8.5 ms in a 6,000-comment thread, on every such action)."""
+    post = make_post()
+    for _ in range(150):
+        make_comment(post)  # a busy thread around it
+    root = make_comment(post, status=Status.PENDING)
+    reply = make_comment(post, parent=root, status=Status.PENDING)
+    make_comment(post, parent=reply, status=Status.APPROVED)
+    for _ in range(150):
+        make_comment(post)
+    db.session.commit()
+    for name, stmt in _subtree_statements().items():
+        # SQLite's steps grow with the columns carried (the snapshot's 30: 45 steps); the
+        # prefix read the post, 210-260 steps.
+        assert rows_read(stmt, {"subtree_root": root.id}) <= 60, name
+
+
+def test_a_subtree_is_exactly_the_comments_under_its_path(app, db_session):
+    """The walk down `parent_id` finds what the path says is under a comment: itself and
+    every reply at every depth, nothing of its siblings or of another post, parents before
+    their replies, for every comment of an uneven tree."""
+    post, other = make_post(), make_post()
+    comments: list[Comment] = []
+    for n in range(40):
+        parent = comments[(n * 7) % len(comments)] if n % 3 and comments else None
+        comments.append(make_comment(post, parent=parent))
+        if n % 5 == 0:
+            make_comment(other, parent=None)
+    db.session.commit()
+    by_path = {c.id: c.path for c in comments}
+    for root in comments:
+        expected = {
+            i for i, p in by_path.items() if p == root.path or p.startswith(root.path + "/")
+        }
+        found = set(db.session.scalars(tree._VISIBLE_IN_SUBTREE, {"subtree_root": root.id}))
+        rows = db.session.execute(tree._SUBTREE_ROWS, {"subtree_root": root.id}).all()
+        assert found == expected
+        assert [r.id for r in rows] == sorted(expected, key=by_path.__getitem__)

@@ -29,14 +29,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import delete, event, func, inspect, or_, select, text
+from sqlalchemy import delete, event, func, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, SessionTransaction
 
 from forum.extensions import Session as ForumSession
 from forum.extensions import db, read
 from forum.models import AuthorCounter, Comment, Flag, QueueCounter, Status
-from forum.services import author_counts
+from forum.services import author_counts, tree
 from forum.services.author_counts import AuthorDeltas, AuthorRow, author_of
 
 ALL = 0  # the post_id of the counts over all posts
@@ -323,18 +323,19 @@ def _count_subtree(
     session: Session, comment: Comment, flush: Counter, authors: AuthorDeltas
 ) -> None:
     """A deleted comment goes with its replies (ON DELETE CASCADE) and their flags."""
-    rows = session.execute(
-        select(Comment.id, Comment.status, Comment.user_id, Comment.author_email).where(
-            Comment.post_id == comment.post_id,
-            or_(Comment.id == comment.id, Comment.path.startswith(comment.path + "/")),
-        )
-    ).all()
+    rows = session.execute(_SUBTREE_AUTHORS, {"subtree_root": comment.id}).all()
     for _id, status, user_id, email in rows:
         flush[(comment.post_id, status.value)] -= 1
         author = author_of(user_id, email)
         authors.add(author, status.value, -1)
         authors.recount.add(author)
     flush[(ALL, FLAGGED)] -= len(flagged_among([r.id for r in rows], session))
+
+
+_deleted = tree.subtree("id", "status", "user_id", "author_email")
+_SUBTREE_AUTHORS = select(
+    _deleted.c.id, _deleted.c.status, _deleted.c.user_id, _deleted.c.author_email
+)
 
 
 def _before_commit(session: Session) -> None:

@@ -5,27 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import insert, select
+from sqlalchemy.orm import aliased, selectinload
 
 from forum.extensions import db
 from forum.models import Comment, HoldReason, Status
-from forum.services import counters
+from forum.services import counters, tree
 
 DATETIME_COLUMNS = ("created_at", "edited_at", "moderated_at")
 
 
 def snapshot_subtree(root: Comment) -> list[dict[str, Any]]:
     """Every column of a comment and its replies (and their hold reasons), JSON-ready."""
-    comments = db.session.scalars(
-        select(Comment)
-        .where(
-            Comment.post_id == root.post_id,
-            or_(Comment.id == root.id, Comment.path.startswith(root.path + "/")),
-        )
-        .options(selectinload(Comment.reasons))
-        .order_by(Comment.path)
-    ).all()
+    comments = db.session.scalars(_SUBTREE, {"subtree_root": root.id}).all()
     rows = []
     for c in comments:
         row: dict[str, Any] = {}
@@ -39,6 +31,10 @@ def snapshot_subtree(root: Comment) -> list[dict[str, Any]]:
         row["_reasons"] = [[r.rule, r.detail] for r in c.reasons]
         rows.append(row)
     return rows
+
+
+_copied = aliased(Comment, tree.subtree(*Comment.__table__.columns.keys()))
+_SUBTREE = select(_copied).options(selectinload(_copied.reasons)).order_by(_copied.path)
 
 
 def restore_rows(rows: list[dict[str, Any]]) -> list[int]:

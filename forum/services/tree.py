@@ -2,14 +2,17 @@
 readers see it (approved, with every ancestor approved). The one place that writes them.
 
 A path is the zero-padded ids from the top-level comment down, so a thread reads in
-display order with one range scan, and a subtree is a prefix.
+display order with one range scan. A subtree is a prefix of it, but a prefix (`LIKE
+'p/%'`) no index answers on both databases: SQLite's LIKE ignores case and PostgreSQL's
+collation need not sort '/' before the digits, so they may read every comment of the post
+(SQLite: 4.6-8.5 ms in a 6,000-comment thread). `subtree` walks the parent index down.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import CTE, bindparam, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from forum.extensions import db
@@ -57,6 +60,23 @@ _SET_PATH = (
 )
 
 
+def subtree(*names: str) -> CTE:
+    """The comment bound as `subtree_root` and its replies at any depth, with these
+    columns of each: a recursive walk down `parent_id` (its index), one step per comment
+    found, whatever the size of the post. The columns are carried in the walk itself: a
+    join back to the table by id was planned by PostgreSQL as a scan of the post."""
+    table = Comment.__table__
+    below = table.alias("below")
+    top = (
+        select(*(table.c[name] for name in names))
+        .where(table.c.id == bindparam("subtree_root"))
+        .cte("subtree", recursive=True)
+    )
+    return top.union_all(
+        select(*(below.c[name] for name in names)).where(below.c.parent_id == top.c.id)
+    )
+
+
 def refresh_visibility(comment: Comment) -> None:
     """Recompute `visible` for a comment and its whole subtree after a status change."""
     parent_visible = True
@@ -65,14 +85,7 @@ def refresh_visibility(comment: Comment) -> None:
             db.session.scalar(select(Comment.visible).where(Comment.id == comment.parent_id))
         )
     db.session.flush()
-    rows = db.session.execute(
-        select(Comment.id, Comment.parent_id, Comment.status, Comment.visible)
-        .where(
-            Comment.post_id == comment.post_id,
-            (Comment.path == comment.path) | Comment.path.startswith(comment.path + "/"),
-        )
-        .order_by(Comment.path)
-    ).all()
+    rows = db.session.execute(_SUBTREE_ROWS, {"subtree_root": comment.id}).all()
     visible: dict[int, bool] = {}
     show, hide = [], []
     for row in rows:
@@ -138,15 +151,7 @@ def refresh_many(comments: Sequence[Comment]) -> list[int]:
         # refresh_visibility synchronized `visible` on the objects in the session.
         if comment.status is Status.APPROVED and comment.visible:
             # It was not approved before, so nothing under it was visible either.
-            became.extend(
-                db.session.scalars(
-                    select(Comment.id).where(
-                        Comment.post_id == comment.post_id,
-                        Comment.visible.is_(True),
-                        or_(Comment.id == comment.id, Comment.path.startswith(comment.path + "/")),
-                    )
-                )
-            )
+            became.extend(db.session.scalars(_VISIBLE_IN_SUBTREE, {"subtree_root": comment.id}))
     return became
 
 
@@ -159,6 +164,13 @@ _WITH_REPLIES = (
 _VISIBLE = select(Comment.id, Comment.visible).where(
     Comment.id.in_(bindparam("ids", expanding=True))
 )
+_rows = subtree("id", "parent_id", "status", "visible", "path")
+# Parents before their replies (the path's order).
+_SUBTREE_ROWS = select(_rows.c.id, _rows.c.parent_id, _rows.c.status, _rows.c.visible).order_by(
+    _rows.c.path
+)
+_shown = subtree("id", "visible")
+_VISIBLE_IN_SUBTREE = select(_shown.c.id).where(_shown.c.visible.is_(True))
 
 
 def pending_ancestors(comments: Sequence[Comment]) -> list[int]:
