@@ -328,3 +328,116 @@ def test_the_post_filter_shows_every_change_to_its_counts(app, mod_client, ids):
     assert options_of(page(mod_client, "/moderation/?tab=flagged")) == (
         '<option value="">All posts</option>'
     )
+
+
+# The page around the items (fragments.render_page) ----------------------------------
+
+
+def masked(html: str) -> str:
+    """A page with its CSRF token (the same in every form of one page) masked."""
+    token = re.search(r'data-csrf="([^"]+)"', html).group(1)
+    return html.replace(token, "TOKEN")
+
+
+def rendered_now(app, client, url: str) -> str:
+    """The page as the template renders it for this request, nothing kept."""
+    app.extensions[fragments.PAGES].clear()
+    return masked(page(client, url))
+
+
+def frame_urls(ids) -> list[str]:
+    urls = [f"/moderation/?tab={tab}" for tab in queue_service.TABS] + [
+        "/moderation/",
+        '/moderation/?q="<x>"&order=oldest',
+        "/moderation/?author=gus@example.org",
+        f"/moderation/?post={ids['post']}&order=score",
+        "/moderation/?group=ip&value=2001:db8::1",
+        "/moderation/?per_page=1",
+    ]
+    return urls
+
+
+def test_the_page_around_the_items_is_what_the_template_renders(app, mod_client, ids):
+    """Every tab, filter and order, and each page of a paged queue (its next and previous
+    links), served from the kept frame is the page the template renders."""
+    urls = frame_urls(ids)
+    first = page(mod_client, "/moderation/?per_page=1")
+    second = re.search(r'rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    urls.append(second)
+    third = re.search(r'rel="next" href="([^"]+)"', page(mod_client, second)).group(1)
+    urls.append(third.replace("&amp;", "&"))
+    for url in urls:
+        now = rendered_now(app, mod_client, url)
+        assert masked(page(mod_client, url)) == now, url  # from the kept frame
+    assert len(app.extensions[fragments.PAGES]) == 1
+    for url in urls:
+        page(mod_client, url)
+    assert len(app.extensions[fragments.PAGES]) == len(set(urls))
+
+
+def _rename(app, ids):
+    with app.app_context():
+        db.session.get(User, ids["mod"]).username = "Renamed"
+        db.session.commit()
+
+
+def _promote(app, ids):
+    with app.app_context():
+        db.session.get(User, ids["mod"]).role = Role.ADMIN
+        db.session.commit()
+
+
+def _new_comment(app, ids):
+    with app.app_context():
+        make_comment(db.session.get(Post, ids["post"]), status=Status.PENDING)
+        db.session.commit()
+
+
+def _new_post(app, ids):
+    with app.app_context():
+        make_post(db.session.get(User, ids["mod"]), title="A newer post")
+        db.session.commit()
+
+
+def _flag(app, ids):
+    with app.app_context():
+        db.session.add(Flag(comment_id=ids["spam"], user_id=ids["member"], reason="spam"))
+        db.session.commit()
+
+
+FRAME_CHANGES = {
+    "a comment flagged (only the tab counts)": (_flag, 'id="count-flagged">2<'),
+    "the moderator's name": (_rename, "<strong>Renamed</strong>"),
+    "made an admin": (_promote, 'href="/moderation/settings"'),
+    "a new held comment (counts, badge, the post's count)": (_new_comment, "(5 pending)"),
+    "a new post in the filter": (_new_post, "A newer post"),
+}
+
+
+@pytest.mark.parametrize("change", FRAME_CHANGES)
+def test_a_change_to_the_page_around_the_items_shows_on_the_next_load(app, mod_client, ids, change):
+    make_change, shown = FRAME_CHANGES[change]
+    before = page(mod_client)
+    assert shown not in before
+    make_change(app, ids)
+    after = page(mod_client)
+    assert shown in after
+    assert masked(after) == rendered_now(app, mod_client, "/moderation/")
+
+
+def test_a_notice_or_a_flash_shows_once_then_the_kept_page(app, ids):
+    app.config["WTF_CSRF_ENABLED"] = True
+    client = app.test_client()
+    login_as(client, ids["mod"])
+    kept = masked(page(client))
+    token = re.search(r'data-csrf="([^"]+)"', page(client)).group(1)
+    client.post(f"/moderation/comments/{ids['guest']}/approve", data={"csrf_token": token})
+    noticed = page(client)
+    assert 'id="count-pending">4<' in kept
+    assert 'class="undo-button"' in noticed and 'id="count-pending">3<' in noticed
+    again = masked(page(client))
+    assert 'class="undo-button"' not in again
+    assert again == rendered_now(app, client, "/moderation/")
+    flashed = client.get("/moderation/l/broken", follow_redirects=True).get_data(as_text=True)
+    assert "That link has expired or is broken" in flashed
+    assert "That link has expired" not in page(client)

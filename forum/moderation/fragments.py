@@ -12,15 +12,21 @@ Two things differ from page to page: the CSRF token (it carries a timestamp) and
 address the item's form returns to. Items are kept cut at unguessable markers (the page
 cache's, derived from SECRET_KEY: forum/pagecache.py), and each request's values go
 between the cuts.
+
+The page around the items (header, tabs, filters, bulk form, pager) is kept the same way
+(`render_page`), keyed on every value it shows: the moderator, the tab counts, the
+filter, the post filter's options, the page's ids and links. The items and the token go
+between its cuts.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import Any, NamedTuple
 
-from flask import Flask, current_app
+from flask import Flask, current_app, render_template, request, session
+from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
@@ -28,10 +34,14 @@ from forum.cache import MemoryCache
 from forum.models import Flag
 from forum.moderation.query import ItemLinks
 from forum.pagecache import cache as page_cache
+from forum.pagecache import markers as page_cache_markers
 from forum.services import queue as queue_service
 from forum.services import sanitize
+from forum.web import request_tab_counts
 
 EXTENSION = "moderation_items"
+PAGES = "moderation_pages"  # the pages around the items, in a quarter of the items' budget
+NOTICE_KEY = "moderation_notice"  # the session's notice of the last action, shown once
 OVERHEAD = 1024  # bytes an item costs beyond its texts (the key's tuples), roughly
 
 
@@ -54,7 +64,9 @@ def _size(kept: tuple[tuple[Markup, tuple[tuple[str, Markup], ...]], int]) -> in
 
 
 def init_app(app: Flask) -> None:
-    app.extensions[EXTENSION] = MemoryCache(app.config["MODERATION_ITEM_CACHE_BYTES"], _size)
+    budget = app.config["MODERATION_ITEM_CACHE_BYTES"]
+    app.extensions[EXTENSION] = MemoryCache(budget, _size)
+    app.extensions[PAGES] = MemoryCache(budget // 4, _size)
 
 
 def render_items(page: queue_service.QueuePage, here: str, links: ItemLinks) -> Markup:
@@ -76,18 +88,61 @@ def render_items(page: queue_service.QueuePage, here: str, links: ItemLinks) -> 
             html = macro.queue_item(
                 item, history, flags, sanitize.excerpt, f"{mark}n", links, csrf=f"{mark}c"
             )
-            # Markup's own split keeps the pieces Markup; each after the first begins with
-            # the name of what goes before it.
-            head, *rest = html.split(mark)
-            cuts = tuple((part[:1], part[1:]) for part in rest)
-            found = ((head, cuts), item.size + len(html) + OVERHEAD)
+            found = _cut(html, mark, item.size)
             kept.set(key, found)
-        head, cuts = found[0]
-        out.append(head)
-        for name, text in cuts:
-            out.append(fill[name])
-            out.append(text)
+        _fill(found, fill, out)
     return Markup("").join(out)
+
+
+Kept = tuple[tuple[str, tuple[tuple[str, str], ...]], int]
+
+
+def _cut(html: str, mark: str, size: int = 0) -> Kept:
+    """Rendered HTML cut at the markers, with the bytes it costs to keep (`size`: what the
+    key holds beyond it). Markup's own split keeps the pieces Markup; each after the first
+    begins with the name of what goes before it."""
+    head, *rest = html.split(mark)
+    cuts = tuple((part[:1], part[1:]) for part in rest)
+    return (head, cuts), size + len(html) + OVERHEAD
+
+
+def _fill(kept: Kept, values: dict[str, str], out: list[str]) -> None:
+    head, cuts = kept[0]
+    out.append(head)
+    for name, text in cuts:
+        out.append(values[name])
+        out.append(text)
+
+
+# The page around the items ----------------------------------------------------------
+
+
+def render_page(
+    template: str, key: Hashable, items: Markup, context: Callable[[], dict[str, Any]]
+) -> str:
+    """A dashboard page: rendered once for what its frame shows and kept while that holds.
+
+    `key`: every value of `context()` the template shows (beyond the items, the CSRF token
+    and what is read here: the moderator, the tab counts and the header badge, which the
+    layout takes from them). `context` is called only to render. A session that carries
+    something shown once (a flash, the last action's notice) gets the page rendered.
+    """
+    if "_flashes" in session or NOTICE_KEY in session:
+        return render_template(template, items=items, **context())
+    counts = request_tab_counts()
+    who = (current_user.id, current_user.username, current_user.is_moderator, current_user.is_admin)
+    full_key = (template, request.script_root, who, counts and tuple(counts.items()), key)
+    kept: MemoryCache = current_app.extensions[PAGES]
+    found = kept.get(full_key)
+    if found is None:
+        with page_cache_markers() as pc:
+            # The marker is letters and digits: escaping leaves it as it is.
+            html = render_template(template, items=f"{pc.mark}i", **context())
+        found = _cut(html, pc.mark)
+        kept.set(full_key, found)
+    out: list[str] = []
+    _fill(found, {"c": generate_csrf(), "i": items}, out)
+    return "".join(out)
 
 
 # The post filter ------------------------------------------------------------------

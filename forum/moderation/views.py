@@ -50,7 +50,7 @@ from forum.web import flush_mail_after_response, request_tab_counts
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderation")
 
-NOTICE_KEY = "moderation_notice"
+NOTICE_KEY = fragments.NOTICE_KEY
 LOG_PER_PAGE = 50
 LOG_ACTIONS = tuple(Action)
 # The queue's keys (static/js/moderation.js reads them from the page).
@@ -159,30 +159,36 @@ def queue():
     next_url = url_for(".queue", after=page.next_cursor, **args) if page.next_cursor else None
     prev_url = url_for(".queue", before=page.prev_cursor, **args) if page.prev_cursor else None
     here = request.full_path.rstrip("?")
-    context = {
-        "page": page,
-        "items": fragments.render_items(page, here, query.ItemLinks()),
-        "f": f,
-        "args": args,
-        "next_url": next_url,
-        "prev_url": prev_url,
-        "here": here,
-        "key_actions": KEY_ACTIONS,
-    }
+    items = fragments.render_items(page, here, query.ItemLinks())
     if wants_json():
         return jsonify(
-            html=render_template("moderation/_items.html", **context),
+            html=render_template("moderation/_items.html", items=items),
             next_url=next_url,
             counts=request_tab_counts(),
         )
-    return render_template(
+    post_options = fragments.post_options(
+        queue_service.posts_for_filter() if queue_service.status_of(f.tab) else [], f.post_id
+    )
+    # What queue.html shows beyond the items, the token, the moderator and the counts
+    # (fragments.render_page): the page is kept for these.
+    ids = tuple(item.id for item in page.items)
+    shown = (f, tuple(args.items()), post_options, ids, next_url, prev_url, here)
+    return fragments.render_page(
         "moderation/queue.html",
-        bulk_form=BulkForm(formdata=None),
-        spam_above_form=SpamAboveForm(formdata=None),
-        post_options=fragments.post_options(
-            queue_service.posts_for_filter() if queue_service.status_of(f.tab) else [], f.post_id
-        ),
-        **context,
+        shown,
+        items,
+        lambda: {
+            "page": page,
+            "f": f,
+            "args": args,
+            "next_url": next_url,
+            "prev_url": prev_url,
+            "here": here,
+            "key_actions": KEY_ACTIONS,
+            "post_options": post_options,
+            "bulk_form": BulkForm(formdata=None),
+            "spam_above_form": SpamAboveForm(formdata=None),
+        },
     )
 
 
