@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 from flask import Flask, current_app, render_template, request, session
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from forum.cache import MemoryCache
 from forum.models import Flag
@@ -74,7 +74,7 @@ def render_items(page: queue_service.QueuePage, here: str, links: ItemLinks) -> 
     changed since this process last rendered it."""
     kept: MemoryCache = current_app.extensions[EXTENSION]
     mark = page_cache().mark
-    fill = {"c": generate_csrf(), "n": here}  # plain text: the join below escapes it
+    fill = {"c": escape(generate_csrf()), "n": escape(here)}
     macro = None
     out: list[str] = []
     for item in page.items:
@@ -91,7 +91,9 @@ def render_items(page: queue_service.QueuePage, here: str, links: ItemLinks) -> 
             found = _cut(html, mark, item.size)
             kept.set(key, found)
         _fill(found, fill, out)
-    return Markup("").join(out)
+    # Every piece is the macro's Markup or a value escaped above: joined as they are (an
+    # escape of each of the page's 125 pieces was a twentieth of the page).
+    return Markup("".join(out))  # noqa: S704  # nosec B704
 
 
 Kept = tuple[tuple[str, tuple[tuple[str, str], ...]], int]
