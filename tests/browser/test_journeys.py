@@ -135,7 +135,10 @@ def test_moderator_clears_twenty_comments_with_the_keyboard(
         username = moderator.username
     # Signing in by keyboard too.
     page.goto("/auth/login")
-    page.keyboard.type(username)  # the username field has the focus
+    # The username field has the focus (autofocus; waited for: on a busy machine the
+    # first keys could come before it, and went nowhere).
+    expect(page.locator("input[name=username]")).to_be_focused()
+    page.keyboard.type(username)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
