@@ -346,7 +346,7 @@ def rendered_now(app, client, url: str) -> str:
 
 
 def frame_urls(ids) -> list[str]:
-    urls = [f"/moderation/?tab={tab}" for tab in queue_service.TABS] + [
+    return [f"/moderation/?tab={tab}" for tab in queue_service.TABS] + [
         "/moderation/",
         '/moderation/?q="<x>"&order=oldest',
         "/moderation/?author=gus@example.org",
@@ -354,7 +354,6 @@ def frame_urls(ids) -> list[str]:
         "/moderation/?group=ip&value=2001:db8::1",
         "/moderation/?per_page=1",
     ]
-    return urls
 
 
 def test_the_page_around_the_items_is_what_the_template_renders(app, mod_client, ids):

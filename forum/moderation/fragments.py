@@ -22,7 +22,7 @@ between its cuts.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 from flask import Flask, current_app, render_template, request, session
@@ -120,28 +120,30 @@ def _fill(kept: Kept, values: dict[str, str], out: list[str]) -> None:
 
 
 def render_page(
-    template: str, key: Hashable, items: Markup, context: Callable[[], dict[str, Any]]
+    template: str, shown: dict[str, Any], items: Markup, fixed: Callable[[], dict[str, Any]]
 ) -> str:
     """A dashboard page: rendered once for what its frame shows and kept while that holds.
 
-    `key`: every value of `context()` the template shows (beyond the items, the CSRF token
-    and what is read here: the moderator, the tab counts and the header badge, which the
-    layout takes from them). `context` is called only to render. A session that carries
-    something shown once (a flash, the last action's notice) gets the page rendered.
+    `shown`: every value the template shows beyond the items, the CSRF token and what is
+    read here (the moderator, the tab counts and the header badge the layout takes from
+    them); with those, the key. `fixed()`: what is the same on every page (empty forms,
+    constants), called only to render. A session that carries something shown once (a
+    flash, the last action's notice) gets the page rendered.
     """
     if "_flashes" in session or NOTICE_KEY in session:
-        return render_template(template, items=items, **context())
+        return render_template(template, items=items, **shown, **fixed())
     counts = request_tab_counts()
     who = (current_user.id, current_user.username, current_user.is_moderator, current_user.is_admin)
-    full_key = (template, request.script_root, who, counts and tuple(counts.items()), key)
+    values = tuple((k, tuple(v.items()) if isinstance(v, dict) else v) for k, v in shown.items())
+    key = (template, request.script_root, who, counts and tuple(counts.items()), values)
     kept: MemoryCache = current_app.extensions[PAGES]
-    found = kept.get(full_key)
+    found = kept.get(key)
     if found is None:
         with page_cache_markers() as pc:
             # The marker is letters and digits: escaping leaves it as it is.
-            html = render_template(template, items=f"{pc.mark}i", **context())
+            html = render_template(template, items=f"{pc.mark}i", **shown, **fixed())
         found = _cut(html, pc.mark)
-        kept.set(full_key, found)
+        kept.set(key, found)
     out: list[str] = []
     _fill(found, {"c": generate_csrf(), "i": items}, out)
     return "".join(out)

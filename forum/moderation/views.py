@@ -169,27 +169,20 @@ def queue():
     post_options = fragments.post_options(
         queue_service.posts_for_filter() if queue_service.status_of(f.tab) else [], f.post_id
     )
-    # What queue.html shows beyond the items, the token, the moderator and the counts
-    # (fragments.render_page): the page is kept for these.
-    ids = tuple(item.id for item in page.items)
-    shown = (f, tuple(args.items()), post_options, ids, next_url, prev_url, here)
-    return fragments.render_page(
-        "moderation/queue.html",
-        shown,
-        items,
-        lambda: {
-            "page": page,
-            "f": f,
-            "args": args,
-            "next_url": next_url,
-            "prev_url": prev_url,
-            "here": here,
-            "key_actions": KEY_ACTIONS,
-            "post_options": post_options,
-            "bulk_form": BulkForm(formdata=None),
-            "spam_above_form": SpamAboveForm(formdata=None),
-        },
-    )
+    # What queue.html shows beyond the items, the token, the moderator and the tab counts:
+    # the page is kept for these (fragments.render_page).
+    shown = {"f": f, "args": args, "post_options": post_options, "next_url": next_url}
+    shown |= {"prev_url": prev_url, "here": here, "ids": tuple(i.id for i in page.items)}
+    return fragments.render_page("moderation/queue.html", shown, items, queue_forms)
+
+
+def queue_forms() -> dict:
+    """What the queue page shows the same on every page: its empty forms, its keys."""
+    return {
+        "bulk_form": BulkForm(formdata=None),
+        "spam_above_form": SpamAboveForm(formdata=None),
+        "key_actions": KEY_ACTIONS,
+    }
 
 
 @bp.get("/comments/<int:comment_id>")

@@ -63,8 +63,8 @@ _SET_PATH = (
 def subtree(*names: str) -> CTE:
     """The comment bound as `subtree_root` and its replies at any depth, with these
     columns of each: a recursive walk down `parent_id` (its index), one step per comment
-    found, whatever the size of the post. The columns are carried in the walk itself: a
-    join back to the table by id was planned by PostgreSQL as a scan of the post."""
+    found, whatever the size of the post. The columns are carried in the walk itself:
+    PostgreSQL planned a join back to the table by id as a scan of the table."""
     table = Comment.__table__
     below = table.alias("below")
     top = (
