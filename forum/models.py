@@ -348,7 +348,12 @@ class ModerationAction(db.Model):
 
 
 class Flag(db.Model):
-    __table_args__ = (UniqueConstraint("comment_id", "user_id"),)
+    __table_args__ = (
+        UniqueConstraint("comment_id", "user_id"),
+        # A comment's open flags (each queue item asks): without it SQLite read every open
+        # flag through the `resolved` index, for every item (migration 0010).
+        Index("ix_flag_comment_resolved", "comment_id", "resolved"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     comment_id: Mapped[int] = mapped_column(ForeignKey("comment.id", ondelete="CASCADE"))

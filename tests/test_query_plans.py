@@ -25,8 +25,9 @@ from sqlalchemy import create_engine, event
 
 from forum import create_app
 from forum.extensions import db
-from forum.models import Comment, Post, Status, utcnow
+from forum.models import Comment, Flag, Post, Status, utcnow
 from forum.services import counters, snapshots, tree
+from forum.services import queue as queue_service
 from forum.services.comments import _duplicate_query
 from forum.services.threads import own_pending_statement
 from tests.factories import make_comment, make_post, make_user
@@ -254,3 +255,22 @@ def test_a_subtree_is_exactly_the_comments_under_its_path(app, db_session):
         rows = db.session.execute(tree._SUBTREE_ROWS, {"subtree_root": root.id}).all()
         assert found == expected
         assert [r.id for r in rows] == sorted(expected, key=by_path.__getitem__)
+
+
+def test_a_queue_items_open_flags_are_read_by_its_comment(app, db_session):
+    """Each item of the queue asks whether its comment has an open flag. Through the
+    `resolved` index SQLite read every open flag of the forum for each item: 18.7 ms a
+    dashboard page with 20,000 open flags, 0.04 ms by (comment_id, resolved)."""
+    post = make_post()
+    reader = make_user(username="flagger")
+    for _ in range(3):
+        make_comment(post, status=Status.PENDING)
+    flagged = [make_comment(post) for _ in range(300)]
+    db.session.flush()
+    db.session.add_all(Flag(comment_id=c.id, user_id=reader.id, reason="spam") for c in flagged)
+    db.session.commit()
+    shape = queue_service._Shape(False, False, "", False, "", "newest", "")
+    stmt = queue_service._items_statement(shape)
+    params = {"status": Status.PENDING, "limit": 26}
+    assert len(db.session.execute(stmt, params).all()) == 3
+    assert rows_read(stmt, params) <= 60
