@@ -21,7 +21,7 @@ import sqlite3
 from datetime import timedelta
 
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 
 from forum import create_app
 from forum.extensions import db
@@ -273,4 +273,23 @@ def test_a_queue_items_open_flags_are_read_by_its_comment(app, db_session):
     stmt = queue_service._items_statement(shape)
     params = {"status": Status.PENDING, "limit": 26}
     assert len(db.session.execute(stmt, params).all()) == 3
+    assert rows_read(stmt, params) <= 60
+
+
+def test_the_flagged_tab_starts_from_the_open_flags(app, db_session):
+    """The Flagged tab asked every comment whether it had an open flag (SQLite: 16.9 ms at
+    108,000 comments with 10 open flags). It starts from the open flags now. PostgreSQL,
+    with statistics, plans either statement from the flags; it is checked the same."""
+    post = make_post()
+    reader = make_user(username="flagger")
+    comments = [make_comment(post) for _ in range(300)]
+    db.session.flush()
+    db.session.add_all(Flag(comment_id=c.id, user_id=reader.id, reason="x") for c in comments[:2])
+    db.session.commit()
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("ANALYZE comment, flag"))  # what it knows of a real forum
+    shape = queue_service._Shape(True, False, "", False, "", "newest", "")
+    stmt = queue_service._items_statement(shape)
+    params = {"limit": 26}
+    assert [row.id for row in db.session.execute(stmt, params)] == [c.id for c in comments[1::-1]]
     assert rows_read(stmt, params) <= 60

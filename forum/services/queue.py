@@ -134,6 +134,9 @@ def status_of(tab: str) -> Status | None:
     return None if tab == "flagged" else Status(tab)
 
 
+OPEN_FLAGGED = select(Flag.comment_id).where(Flag.resolved.is_(False))
+
+
 def open_flag_exists():
     return exists().where(Flag.comment_id == Comment.id, Flag.resolved.is_(False))
 
@@ -194,8 +197,9 @@ def _items_statement(shape: _Shape) -> Select:
         .outerjoin(User, User.id == Comment.user_id)
         .outerjoin(Post, Post.id == Comment.post_id)
     )
+    # The flagged tab starts from the open flags (few), not from every comment.
     stmt = stmt.where(
-        open_flag_exists() if shape.flagged else Comment.status == bindparam("status")
+        Comment.id.in_(OPEN_FLAGGED) if shape.flagged else Comment.status == bindparam("status")
     )
     if shape.post:
         stmt = stmt.where(Comment.post_id == bindparam("post"))
