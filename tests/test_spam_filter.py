@@ -124,6 +124,14 @@ def test_features_cover_text_links_and_author():
     assert len(features) > 40
 
 
+def test_features_hash_as_feature_key_does():
+    """extract() inlines the hash: the stored model's keys must not move."""
+    keys = spam_filter.extract(data("Free money NOW"))
+    for name in ("w:free", "b:free money", "t:free money now", "c: fre", "links:0", "upper:1"):
+        assert spam_features.feature_key(name) in keys, name
+    assert spam_features.feature_key("w:free") == -5799764159912392283  # blake2b-64, as stored
+
+
 def test_features_are_stable_and_case_insensitive():
     one = spam_filter.extract(data("Free money now"))
     two = spam_filter.extract(data("free money Now"))

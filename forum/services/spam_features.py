@@ -119,9 +119,9 @@ def extract(data: FeatureInput) -> dict[int, str]:
     for what in data.removed[:10]:
         named["removed:" + what.casefold()] = f"sanitizer removed {what}"
     named["len:" + _bucket(len(data.body), (20, 50, 100, 200, 400, 800))] = ""
-    letters = [ch for ch in data.body if ch.isalpha()]
+    letters = "".join(filter(str.isalpha, data.body))  # C loops: a long body costs little
     if len(letters) >= 10:
-        upper = sum(ch.isupper() for ch in letters) / len(letters)
+        upper = sum(map(str.isupper, letters)) / len(letters)
         named["upper:" + str(int(upper * 4))] = "mostly capitals" if upper >= 0.5 else ""
     named["excl:" + _bucket(data.body.count("!"), (0, 1, 3))] = ""
     # Numbers generalise badly as words: a phone-like run of digits and a price do.
@@ -129,4 +129,17 @@ def extract(data: FeatureInput) -> dict[int, str]:
         named["long-number"] = "a long number (a phone number?)"
     if _MONEY_RE.search(text):
         named["money"] = "an amount of money"
-    return {feature_key(name): label for name, label in named.items()}
+    # feature_key() inlined: a call per feature was a fifth of the time.
+    return {
+        _from_bytes(
+            _blake2b(name.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+            "big",
+            signed=True,
+        )
+        or 1: label
+        for name, label in named.items()
+    }
+
+
+_blake2b = hashlib.blake2b
+_from_bytes = int.from_bytes
