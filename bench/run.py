@@ -33,6 +33,7 @@ import report  # noqa: E402
 from server import Server  # noqa: E402
 
 THREAD_SIZES = [10, 100, 1000, 5000]
+ROUNDS = 3  # of the 1,000- and 5,000-comment threads: their ratio is a median
 QUEUE_SIZES = [1_000, 10_000, 100_000]
 PER_PAGE = 50  # COMMENT_THREADS_PER_PAGE
 APPROVALS = 300  # approve POSTs per queue size (each a different comment)
@@ -196,6 +197,23 @@ class Bench:
                 f"baseline_{key}_{size}",
                 self.wrk(f"baseline {name} {size}", self.base.port, base_paths, seconds),
             )
+
+    def thread_rounds(self, rounds: int = ROUNDS) -> None:
+        """The 1,000- and 5,000-comment threads again, alternating, forum only: the
+        "5,000 vs 1,000" rows are the median of the rounds (with thread_pages' own), as
+        one pair of runs a minute apart moved by 0.3 either way on this machine (drift,
+        not the code: bench/NOTES.md, session 8). Each round reuses its size's baseline."""
+        for n in range(2, rounds + 1):
+            for size in (1000, 5000):
+                paths = thread_paths(self.threads[size])
+                seconds = self.seconds * 2
+                warmup = 3 if len(paths) > 1 else 1
+                self.record(
+                    f"round{n}_thread_{size}",
+                    self.wrk(
+                        f"thread {size}, round {n}", self.forum.port, paths, seconds, warmup=warmup
+                    ),
+                )
 
     def memory(self) -> None:
         """Peak RSS of the workers once every page of the largest thread has been served."""
@@ -482,6 +500,7 @@ class Bench:
             log(f"forum on :{self.forum.port}, baseline on :{self.base.port}")
             if not self.args.only_queue:
                 self.thread_pages()
+                self.thread_rounds()
                 self.memory()
                 pages.member_threads(self, app)
                 pages.listings(self, app)
