@@ -9,15 +9,16 @@ import re
 import pytest
 from flask_wtf.csrf import generate_csrf
 from jinja2 import StrictUndefined
-from sqlalchemy import text
+from sqlalchemy import inspect, select, text, update
 
+from forum.cache import MemoryCache
 from forum.extensions import db
-from forum.models import Comment, Flag, Post, Role, Status, User
+from forum.models import AuthorCounter, Comment, Flag, HoldReason, Post, Role, Status, User
 from forum.moderation import fragments, query
 from forum.services import queue as queue_service
 from forum.services import sanitize
 from tests.factories import make_comment, make_post, make_user
-from tests.helpers import item_html, login_as
+from tests.helpers import count_queries, item_html, login_as
 
 
 @pytest.fixture
@@ -229,6 +230,72 @@ def test_a_change_made_anywhere_shows_on_the_next_load(app, mod_client, ids, cha
     assert shown in after
 
 
+# The same changes made through the session, as the application makes them: as ORM
+# objects (a flush) and as statements. (model, which row, column, value, text then shown)
+def _the(key):
+    return lambda ids: ids[key]
+
+
+def _parent_of(key):
+    return lambda ids: db.session.get(Comment, ids[key]).parent_id
+
+
+def _user_of(key):
+    return lambda ids: db.session.get(Comment, ids[key]).user_id
+
+
+def _post_of(key):
+    return lambda ids: db.session.get(Comment, ids[key]).post_id
+
+
+def _reason_of(key):
+    return lambda ids: db.session.scalars(
+        select(HoldReason.id).where(HoldReason.comment_id == ids[key])
+    ).first()
+
+
+def _history_of(key):
+    return lambda ids: f"user:{db.session.get(Comment, ids[key]).user_id}"
+
+
+SESSION_CHANGES = {
+    "body": ("guest", Comment, _the("guest"), "body_html", "<p>Edited</p>", "Edited"),
+    "author name": ("guest", Comment, _the("guest"), "author_name", "Gustav", "Gustav"),
+    "spam score": ("guest", Comment, _the("guest"), "spam_score", 0.25, "0.25"),
+    "hold reason": ("guest", HoldReason, _reason_of("guest"), "detail", "three", "three"),
+    "parent text": ("reply", Comment, _parent_of("reply"), "body_html", "<p>Now</p>", "Now"),
+    "parent status": (
+        "reply",
+        Comment,
+        _parent_of("reply"),
+        "status",
+        Status.SPAM,
+        'label-spam">spam',
+    ),
+    "account name": ("reply", User, _user_of("reply"), "username", "Martina", ": Martina"),
+    "ban": ("reply", User, _user_of("reply"), "is_banned", True, "account: Marta, banned"),
+    "post title": ("guest", Post, _post_of("guest"), "title", "Renamed post", "Renamed post"),
+    "history": ("banned", AuthorCounter, _history_of("banned"), "approved", 7, "7 approved"),
+}
+
+
+@pytest.mark.parametrize("how", ["object", "statement"])
+@pytest.mark.parametrize("change", SESSION_CHANGES)
+def test_a_change_through_the_session_shows_on_the_next_load(app, mod_client, ids, change, how):
+    which, model, row, column, value, shown = SESSION_CHANGES[change]
+    before = item_html(page(mod_client), ids[which])
+    assert shown not in before
+    with app.app_context():
+        key = row(ids)
+        if how == "object":
+            setattr(db.session.get(model, key), column, value)
+        else:
+            primary = inspect(model).primary_key[0]
+            db.session.execute(update(model).where(primary == key).values({column: value}))
+        db.session.commit()
+    assert shown in item_html(page(mod_client), ids[which])
+
+
 def test_a_new_flag_and_its_resolution_show_on_the_next_load(app, mod_client, ids):
     flagged = ids["guest"]
     assert "Flagged" not in item_html(page(mod_client), flagged)
@@ -240,6 +307,17 @@ def test_a_new_flag_and_its_resolution_show_on_the_next_load(app, mod_client, id
         db.session.execute(text("UPDATE flag SET resolved = :t"), {"t": True})
         db.session.commit()
     assert "Flagged" not in item_html(page(mod_client), flagged)
+
+
+def test_another_flag_on_a_flagged_comment_shows_on_the_next_load(app, mod_client, ids):
+    """No count moves (the comment was flagged already): the flag itself bumps the queue."""
+    flagged = ids["approved"]
+    page(mod_client, "/moderation/?tab=flagged")
+    with app.app_context():
+        db.session.add(Flag(comment_id=flagged, user_id=ids["mod"], reason="offtopic"))
+        db.session.commit()
+    shown = item_html(page(mod_client, "/moderation/?tab=flagged"), flagged)
+    assert "Flagged <strong>offtopic</strong> by mod" in shown
 
 
 def test_every_item_carries_this_requests_token_and_it_works(app, ids):
@@ -340,8 +418,9 @@ def masked(html: str) -> str:
 
 
 def rendered_now(app, client, url: str) -> str:
-    """The page as the template renders it for this request, nothing kept."""
+    """The page as the template renders it for this request, no page kept."""
     app.extensions[fragments.PAGES].clear()
+    app.extensions[fragments.WHOLE].clear()
     return masked(page(client, url))
 
 
@@ -356,9 +435,19 @@ def frame_urls(ids) -> list[str]:
     ]
 
 
+def paged_urls(client, ids) -> list[str]:
+    """frame_urls, and the second and third pages of a paged queue."""
+    urls = frame_urls(ids)
+    first = page(client, "/moderation/?per_page=1")
+    second = re.search(r'rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    third = re.search(r'rel="next" href="([^"]+)"', page(client, second)).group(1)
+    return [*urls, second, third.replace("&amp;", "&")]
+
+
 def test_the_page_around_the_items_is_what_the_template_renders(app, mod_client, ids):
     """Every tab, filter and order, and each page of a paged queue (its next and previous
     links), served from the kept frame is the page the template renders."""
+    app.extensions[fragments.WHOLE] = MemoryCache(0, fragments._size)  # frames only
     urls = frame_urls(ids)
     first = page(mod_client, "/moderation/?per_page=1")
     second = re.search(r'rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
@@ -372,6 +461,39 @@ def test_the_page_around_the_items_is_what_the_template_renders(app, mod_client,
     for url in urls:
         page(mod_client, url)
     assert len(app.extensions[fragments.PAGES]) == len(set(urls))
+
+
+def test_a_kept_whole_page_is_what_the_template_renders_for_two_reads(app, mod_client, ids):
+    """Served whole (fragments.kept_whole), every page is the template's rendering, and
+    costs the moderator's row and the queue's version: two statements."""
+    urls = paged_urls(mod_client, ids)
+    for url in urls:
+        now = rendered_now(app, mod_client, url)
+        with count_queries(app) as statements:
+            assert masked(page(mod_client, url)) == now, url
+        assert len(statements) == 2 and "page_version" in statements[1], url
+    for url in urls:
+        page(mod_client, url)
+    assert len(app.extensions[fragments.WHOLE]) == len(set(urls))
+
+
+def test_each_request_gets_its_own_token_in_a_kept_page(app, ids):
+    app.config["WTF_CSRF_ENABLED"] = True
+    pages = []
+    for _ in range(2):
+        client = app.test_client()
+        login_as(client, ids["mod"])
+        pages.append(page(client))
+        token = re.search(r'data-csrf="([^"]+)"', pages[-1]).group(1)
+        assert pages[-1].count(token) > 5  # every form of the page
+        # The kept page's token works: an approval with it goes through.
+        answer = client.post(
+            f"/moderation/comments/{ids['guest']}/approve", data={"csrf_token": token}
+        )
+        assert answer.status_code == 302
+        page(client)  # the notice, shown once
+    first, second = (re.search(r'data-csrf="([^"]+)"', p).group(1) for p in pages)
+    assert first != second and first not in pages[1]
 
 
 def _rename(app, ids):

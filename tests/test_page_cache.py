@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session as OrmSession
 
 from forum.cache import Entry, MemoryCache, NoCache, RedisCache
 from forum.extensions import db
-from forum.models import BanKind, Comment, Post, Role, Setting, Status, Tag, User
-from forum.services import bans, comments, moderation, undo, versions
+from forum.models import BanKind, Comment, Flag, Post, Role, Setting, Status, Tag, User
+from forum.services import bans, comments, counters, moderation, undo, versions
 from forum.services import settings as settings_service
 from tests.factories import make_comment, make_post, make_user
 from tests.helpers import count_queries, empty_database, login_as, make_test_app
@@ -541,11 +541,38 @@ def test_a_new_comment_bumps_its_post_and_the_site_not_everything(app, world):
 
 def test_a_sign_in_bumps_nothing(app, world):
     with app.app_context():
-        before = versions.current(world["post"])
+        before = versions.current(world["post"]), versions.queue_key()
         user = db.session.get(User, world["member"])
         user.last_login_at = user.created_at
         db.session.commit()
-        assert versions.current(world["post"]) == before
+        assert (versions.current(world["post"]), versions.queue_key()) == before
+
+
+def test_a_flag_bumps_the_dashboard_and_no_readers_page(app, world):
+    with app.app_context():
+        before = versions.current(world["post"]), versions.queue_key()
+        db.session.add(Flag(comment_id=world["shown"], user_id=world["member"], reason="spam"))
+        db.session.commit()
+        assert versions.current(world["post"]) == before[0]
+        assert versions.queue_key() != before[1]
+
+
+def test_every_change_a_reader_sees_bumps_the_dashboard_too(app, world):
+    with app.app_context():
+        before = versions.queue_key()
+        db.session.get(Comment, world["shown"]).author_name = "Renamed guest"
+        db.session.commit()
+        assert versions.queue_key() != before
+
+
+def test_a_counters_rebuild_around_the_session_bumps_the_dashboard(app, world):
+    """bench/datagen.py loads comments on a connection of its own, then rebuilds."""
+    with app.app_context():
+        before = versions.queue_key()
+        db.session.close()
+        with db.engine.begin() as connection:
+            counters.rebuild_on(connection)
+        assert versions.queue_key() != before
 
 
 # The byte budget --------------------------------------------------------------------------

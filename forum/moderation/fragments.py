@@ -17,6 +17,11 @@ The page around the items (header, tabs, filters, bulk form, pager) is kept the 
 (`render_page`), keyed on every value it shows: the moderator, the tab counts, the
 filter, the post filter's options, the page's ids and links. The items and the token go
 between its cuts.
+
+And the whole page is kept (`kept_whole`) for the queue's version (services/versions.py:
+bumped in the transaction of every change the dashboard shows), its address and the
+moderator: while nothing changed, a page costs the version's read and the token, not the
+six reads and the lookups above.
 """
 
 from __future__ import annotations
@@ -36,11 +41,12 @@ from forum.moderation.query import ItemLinks
 from forum.pagecache import cache as page_cache
 from forum.pagecache import markers as page_cache_markers
 from forum.services import queue as queue_service
-from forum.services import sanitize
+from forum.services import sanitize, versions
 from forum.web import request_tab_counts
 
 EXTENSION = "moderation_items"
 PAGES = "moderation_pages"  # the pages around the items, in a quarter of the items' budget
+WHOLE = "moderation_whole"  # whole pages by version, in another quarter
 NOTICE_KEY = "moderation_notice"  # the session's notice of the last action, shown once
 OVERHEAD = 1024  # bytes an item costs beyond its texts (the key's tuples), roughly
 
@@ -67,6 +73,7 @@ def init_app(app: Flask) -> None:
     budget = app.config["MODERATION_ITEM_CACHE_BYTES"]
     app.extensions[EXTENSION] = MemoryCache(budget, _size)
     app.extensions[PAGES] = MemoryCache(budget // 4, _size)
+    app.extensions[WHOLE] = MemoryCache(budget // 4, _size)
 
 
 def render_items(page: queue_service.QueuePage, here: str, links: ItemLinks) -> Markup:
@@ -147,6 +154,45 @@ def render_page(
     out: list[str] = []
     _fill(found, {"c": generate_csrf(), "i": items}, out)
     return "".join(out)
+
+
+# The whole page -------------------------------------------------------------------
+
+
+def kept_whole(view: Callable[[], Any]) -> Callable[[], Any]:
+    """A dashboard view whose page is kept whole while the queue's version holds.
+
+    Its key: the version (read first, in the request's transaction: what the view then
+    reads is at least as new, so a page is never kept under a version newer than its
+    data), the page's address and the moderator the frame shows. The CSRF token is cut
+    out and each request's goes back in. A session holding something shown once (a
+    flash, a notice), a JSON request or any answer but a page goes to the view.
+    """
+
+    @functools.wraps(view)
+    def kept_view() -> Any:
+        if "_flashes" in session or NOTICE_KEY in session or wants_json():
+            return view()
+        who = (current_user.id, current_user.username, current_user.is_moderator)
+        who += (current_user.is_admin,)
+        key = (versions.queue_key(), request.script_root, request.full_path, who)
+        kept: MemoryCache = current_app.extensions[WHOLE]
+        token = generate_csrf()
+        found = kept.get(key)
+        if found is None:
+            page = view()
+            # The view may have flashed, or found its session holding something to show.
+            if not isinstance(page, str) or "_flashes" in session or NOTICE_KEY in session:
+                return page
+            found = (tuple(page.split(token)), len(page) + OVERHEAD)
+            kept.set(key, found)
+        return token.join(found[0])
+
+    return kept_view
+
+
+def wants_json() -> bool:
+    return request.accept_mimetypes.best == "application/json"
 
 
 # The post filter ------------------------------------------------------------------

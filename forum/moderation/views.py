@@ -85,8 +85,7 @@ def moderator() -> User:
     return current_user._get_current_object()  # type: ignore[attr-defined]
 
 
-def wants_json() -> bool:
-    return request.accept_mimetypes.best == "application/json"
+wants_json = fragments.wants_json
 
 
 def back(target: str | None = None) -> str:
@@ -142,6 +141,7 @@ def finish(outcome: moderation.Outcome, next_url: str | None = None):
 
 
 @bp.get("/")
+@fragments.kept_whole
 def queue():
     """The queue: one tab, filtered, one keyset page at a time."""
     f = query.queue_filter()

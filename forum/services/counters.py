@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from forum.extensions import Session as ForumSession
 from forum.extensions import db, read
 from forum.models import AuthorCounter, Comment, Flag, QueueCounter, Status
-from forum.services import author_counts, tree
+from forum.services import author_counts, tree, versions
 from forum.services.author_counts import AuthorDeltas, AuthorRow, author_of
 
 ALL = 0  # the post_id of the counts over all posts
@@ -218,6 +218,8 @@ def rebuild_on(conn: Any) -> dict[Key, int]:
             [{"post_id": p, "name": name, "n": n} for (p, name), n in sorted(counts.items())],
         )
     author_counts.rebuild_on(conn)
+    # On a connection of its own no listener sees this: the dashboard's pages are stale.
+    versions.bump_on(conn.connection() if hasattr(conn, "get_bind") else conn, [versions.QUEUE])
     return counts
 
 

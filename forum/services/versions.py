@@ -6,10 +6,16 @@ deletes a comment bumps its post; a post, its own; a setting, a tag or a shown n
 (username, display name, a deleted account) bumps GLOBAL; and every bump bumps SITE (the
 front page, tag pages and feeds show every post). An INSERT, UPDATE or DELETE statement on
 those tables bumps GLOBAL unless it names the posts it touches with the execution option
-`page_scopes=(post_id, ...)`. The bumps run as the last statement before COMMIT, so the
+`page_scopes=(post_id, ...)`; SQL typed out as text() that writes and names one of the
+watched tables bumps GLOBAL and QUEUE. The bumps run as the last statement before COMMIT, so the
 hot SITE row is locked only for the commit itself. A writer added later is covered the
 day it lands; only SQL sent around the session (a raw DBAPI cursor) is not, and none of
 the tables above is written that way.
+
+QUEUE versions what the moderation dashboard shows: every change above, the tables only
+moderators see (hold reasons, flags, the queue's and the authors' counters) and an
+account's ban or role. A change only the dashboard shows (a reader's flag) bumps QUEUE
+alone; a rebuild of the counters on a connection of its own bumps it itself.
 
 Readers read the versions first and key what they render with them: a page rendered from
 data older than a change is stored under the old version, which nobody asks for once the
@@ -19,6 +25,7 @@ change is committed.
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,16 +35,37 @@ from typing import Any
 from sqlalchemy import bindparam, event, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import TextClause
 
 from forum.extensions import db
-from forum.models import Comment, PageVersion, Post, Setting, Tag, User
+from forum.models import (
+    AuthorCounter,
+    Comment,
+    Flag,
+    HoldReason,
+    PageVersion,
+    Post,
+    QueueCounter,
+    Setting,
+    Tag,
+    User,
+)
 
+QUEUE = -2
 SITE = -1
 GLOBAL = 0
 SCOPES_KEY = "page_scopes"
 # Tables whose rows a page shows: a statement on one of them without page_scopes bumps GLOBAL.
 SHOWN_TABLES = frozenset({"comment", "post", "post_tag", "tag", "user", "setting"})
 USER_SHOWN = ("username", "display_name")
+# What the dashboard shows beyond those: a statement on any of these tables bumps QUEUE.
+QUEUE_TABLES = SHOWN_TABLES | {"hold_reason", "flag", "queue_counter", "author_counter"}
+QUEUE_MODELS = (Comment, Post, Setting, Tag, HoldReason, Flag, QueueCounter, AuthorCounter)
+USER_QUEUE_SHOWN = (*USER_SHOWN, "is_banned", "role")
+# Typed-out SQL that writes nothing (a lock only waits: what follows it is watched), and
+# the watched tables' names in typed-out SQL.
+_READS = re.compile(r"\s*(?:SELECT|PRAGMA|EXPLAIN|SHOW|LOCK)\b", re.IGNORECASE)
+_NAMES_WATCHED = re.compile(rf"\b(?:{'|'.join(sorted(QUEUE_TABLES))})\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -102,15 +130,32 @@ def _versions_of(*names: str) -> Any:
 
 _SITE_WIDE = _versions_of("site", "global")
 _OF_POST = _versions_of("site", "global", "post")
+_OF_QUEUE = _versions_of("queue")
+
+
+def queue_key() -> str:
+    """The dashboard's version as a key (one query, in the session's transaction: what the
+    page then reads is at least as new)."""
+    row = db.session.connection().execute(_OF_QUEUE, {"queue": QUEUE}).first()
+    return f"{row.version}.{row.changed_at!r}" if row else "0"
 
 
 def bump(session: Session, scopes: Iterable[int]) -> None:
-    """Add one to each scope's version (and SITE's), creating rows as needed."""
-    wanted = sorted(set(scopes) | {SITE})  # always in the same order: no deadlock
+    """Add one to each scope's version (and to SITE's for a change readers see), creating
+    rows as needed."""
+    bump_on(session.connection(), scopes)
+
+
+def bump_on(connection: Any, scopes: Iterable[int]) -> None:
+    """bump() on a connection of one's own (bulk loads and rebuilds around the session)."""
+    wanted = set(scopes)
+    if wanted - {QUEUE}:
+        wanted |= {SITE, QUEUE}
     now = time.time()
-    session.connection().execute(
-        _bump_statement(session.get_bind().dialect.name),
-        [{"scope": scope, "version": 1, "changed_at": now} for scope in wanted],
+    connection.execute(
+        _bump_statement(connection.dialect.name),
+        # Always in the same order: no deadlock.
+        [{"scope": scope, "version": 1, "changed_at": now} for scope in sorted(wanted)],
     )
 
 
@@ -165,24 +210,41 @@ def _after_flush(session: Session, _context: Any) -> None:
         elif isinstance(obj, Post):
             scopes.add(inspect(obj).dict.get("id") or GLOBAL)
         elif isinstance(obj, Setting | Tag) or (
-            isinstance(obj, User) and _name_changed(obj, deleted)
+            isinstance(obj, User) and _changed(obj, deleted, USER_SHOWN)
         ):
             scopes.add(GLOBAL)
+        if isinstance(obj, QUEUE_MODELS) or (
+            isinstance(obj, User) and _changed(obj, deleted, USER_QUEUE_SHOWN)
+        ):
+            scopes.add(QUEUE)
     _bump_now_if_committing(session)
 
 
-def _name_changed(user: User, deleted: Any) -> bool:
-    """A shown name changed (bylines), or the account went (its comments lose their link)."""
+def _changed(user: User, deleted: Any, shown: tuple[str, ...]) -> bool:
+    """A shown column changed (a name: bylines; a ban or a role: the dashboard), or the
+    account went (its comments lose their link)."""
     state = inspect(user)
-    return user in deleted or any(state.attrs[n].history.has_changes() for n in USER_SHOWN)
+    return user in deleted or any(state.attrs[n].history.has_changes() for n in shown)
 
 
 def _on_execute(state: Any) -> None:
+    if isinstance(state.statement, TextClause):
+        # SQL typed out (a maintenance script's, a test's): which rows it writes is not
+        # known, so a write that names a watched table makes every page and the dashboard
+        # stale.
+        sql = state.statement.text
+        if not _READS.match(sql) and _NAMES_WATCHED.search(sql):
+            _pending(state.session).update((GLOBAL, QUEUE))
+            _bump_now_if_committing(state.session)
+        return
     if not (state.is_insert or state.is_update or state.is_delete):
         return
     table = getattr(getattr(state.statement, "table", None), "name", None)
-    if table in SHOWN_TABLES:
-        _pending(state.session).update(state.execution_options.get(SCOPES_KEY, (GLOBAL,)))
+    if table in QUEUE_TABLES:
+        pending = _pending(state.session)
+        pending.add(QUEUE)
+        if table in SHOWN_TABLES:
+            pending.update(state.execution_options.get(SCOPES_KEY, (GLOBAL,)))
         _bump_now_if_committing(state.session)
 
 
