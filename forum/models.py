@@ -22,6 +22,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
+    literal_column,
 )
 from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship, validates
 from sqlalchemy.types import TypeDecorator
@@ -238,9 +240,12 @@ class Comment(db.Model):
         # The queue: by status and time, and per post.
         Index("ix_comment_status_created", "status", "created_at", "id"),
         Index("ix_comment_post_status_created", "post_id", "status", "created_at"),
-        Index("ix_comment_email_status", "author_email", "status"),
-        Index("ix_comment_user_status", "user_id", "status"),
-        Index("ix_comment_ip_status", "ip", "status"),
+        # One author's or address's comments by status, in the queue's order: a spam wave's
+        # page is read in order, not sorted (SQLite, without statistics, otherwise walked
+        # the status index: 45 ms a page at 100,000 pending).
+        Index("ix_comment_email_status", "author_email", "status", "created_at", "id"),
+        Index("ix_comment_user_status", "user_id", "status", "created_at", "id"),
+        Index("ix_comment_ip_status", "ip", "status", "created_at", "id"),
         Index("ix_comment_post_wp_id", "post_id", "wp_id"),
         # The duplicate check of every submission. Without it SQLite (no ANALYZE statistics)
         # picks a post_id index and reads every comment of the post.
@@ -309,6 +314,13 @@ class Comment(db.Model):
     @property
     def is_reply(self) -> bool:
         return self.parent_id is not None
+
+
+# The queue's score order: comments scored before the spam filter existed (no score) sort
+# last. The same expression in the index and in the queue's statement, so that the index
+# gives the order (sorting every pending comment took 0.5 s at 100,000).
+SCORE_ORDER = func.coalesce(Comment.spam_score, literal_column("-1.0"))
+Index("ix_comment_status_score_order", Comment.status, SCORE_ORDER, Comment.id)
 
 
 class HoldReason(db.Model):

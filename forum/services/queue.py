@@ -23,6 +23,7 @@ from sqlalchemy.orm import selectinload
 from forum.extensions import db, read
 from forum.ids import parse_id
 from forum.models import (
+    SCORE_ORDER,
     Ban,
     Comment,
     Flag,
@@ -39,7 +40,7 @@ from forum.services.queue_items import ITEM_COLUMNS, PARENT, ItemView, hold_reas
 TABS = ("pending", "approved", "spam", "rejected", "flagged")
 ORDERS = ("newest", "oldest", "score")  # score: highest spam score first
 MAX_SEARCH = 200
-UNSCORED = -1.0  # comments from before the spam filter sort last by score
+UNSCORED = -1.0  # comments from before the spam filter sort last by score (SCORE_ORDER)
 
 GROUP_KINDS = {
     "ip": Comment.ip,
@@ -184,30 +185,26 @@ AUTHOR_FILTERS = {
 @functools.lru_cache(maxsize=512)
 def _items_statement(shape: _Shape) -> Select:
     """The items' query of one shape of filter, order and cursor, built once: building it
-    cost more than SQLite takes to answer it (bench/NOTES.md)."""
+    cost more than SQLite takes to answer it (bench/NOTES.md).
+
+    The page's ids are picked first, from the comment's own columns, and only they are
+    joined to their parent, account and post and read whole: where the order needs a sort
+    (the flagged tab, one author's spam wave) the sort carries two columns, not the page's
+    texts."""
     by_score = shape.order == "score"
     newest = shape.order != "oldest"
-    first = func.coalesce(Comment.spam_score, UNSCORED) if by_score else Comment.created_at
-    # Whether each item has an open flag: the flags' query then runs only when one has.
-    # Outer joins by primary key, so SQLite keeps the comment index's range scan first.
-    stmt = (
-        select(*ITEM_COLUMNS, open_flag_exists().label("flagged"))
-        .select_from(Comment)
-        .outerjoin(PARENT, PARENT.id == Comment.parent_id)
-        .outerjoin(User, User.id == Comment.user_id)
-        .outerjoin(Post, Post.id == Comment.post_id)
-    )
+    first = SCORE_ORDER if by_score else Comment.created_at
     # The flagged tab starts from the open flags (few), not from every comment.
-    stmt = stmt.where(
+    ids = select(Comment.id).where(
         Comment.id.in_(OPEN_FLAGGED) if shape.flagged else Comment.status == bindparam("status")
     )
     if shape.post:
-        stmt = stmt.where(Comment.post_id == bindparam("post"))
+        ids = ids.where(Comment.post_id == bindparam("post"))
     if shape.author:
-        stmt = stmt.where(AUTHOR_FILTERS[shape.author] == bindparam("author"))
+        ids = ids.where(AUTHOR_FILTERS[shape.author] == bindparam("author"))
     if shape.search:
         pattern = bindparam("pattern", type_=String())
-        stmt = stmt.where(
+        ids = ids.where(
             or_(
                 Comment.body_source.ilike(pattern, escape="\\"),
                 Comment.author_name.ilike(pattern, escape="\\"),
@@ -215,19 +212,30 @@ def _items_statement(shape: _Shape) -> Select:
             )
         )
     if shape.group:
-        stmt = stmt.where(GROUP_KINDS[shape.group] == bindparam("value"))
+        ids = ids.where(GROUP_KINDS[shape.group] == bindparam("value"))
     key = tuple_(first, Comment.id)
     mark = tuple_(
         bindparam("mark", type_=Float() if by_score else Comment.created_at.type),
         bindparam("mark_id", type_=Integer()),
     )
     if shape.cursor == "after":
-        stmt = stmt.where(key < mark if newest else key > mark)
+        ids = ids.where(key < mark if newest else key > mark)
     elif shape.cursor == "before":
-        stmt = stmt.where(key > mark if newest else key < mark)
+        ids = ids.where(key > mark if newest else key < mark)
     descending = newest != (shape.cursor == "before")
     order = (first.desc(), Comment.id.desc()) if descending else (first.asc(), Comment.id.asc())
-    return stmt.order_by(*order).limit(bindparam("limit", type_=Integer()))
+    page = ids.order_by(*order).limit(bindparam("limit", type_=Integer()))
+    # Whether each item has an open flag: the flags' query then runs only when one has.
+    # Outer joins by primary key, for the page's ids only.
+    return (
+        select(*ITEM_COLUMNS, open_flag_exists().label("flagged"))
+        .select_from(Comment)
+        .outerjoin(PARENT, PARENT.id == Comment.parent_id)
+        .outerjoin(User, User.id == Comment.user_id)
+        .outerjoin(Post, Post.id == Comment.post_id)
+        .where(Comment.id.in_(page.scalar_subquery()))
+        .order_by(*order)
+    )
 
 
 def queue_page(
