@@ -246,6 +246,10 @@ class Comment(db.Model):
         Index("ix_comment_email_status", "author_email", "status", "created_at", "id"),
         Index("ix_comment_user_status", "user_id", "status", "created_at", "id"),
         Index("ix_comment_ip_status", "ip", "status", "created_at", "id"),
+        Index("ix_comment_name_status", "author_name", "status", "created_at", "id"),
+        # The queue's groups: one text, one linked domain.
+        Index("ix_comment_body_hash", "body_hash", "status", "created_at", "id"),
+        Index("ix_comment_link_domain", "link_domain", "status", "created_at", "id"),
         Index("ix_comment_post_wp_id", "post_id", "wp_id"),
         # The duplicate check of every submission. Without it SQLite (no ANALYZE statistics)
         # picks a post_id index and reads every comment of the post.
@@ -276,8 +280,8 @@ class Comment(db.Model):
     )
     body_html: Mapped[str] = mapped_column(Text)
     # Normalized body hash: duplicate detection and "near-identical text" groups.
-    body_hash: Mapped[str] = mapped_column(String(64), default="", index=True)
-    link_domain: Mapped[str] = mapped_column(String(255), default="", index=True)
+    body_hash: Mapped[str] = mapped_column(String(64), default="")
+    link_domain: Mapped[str] = mapped_column(String(255), default="")
     status: Mapped[Status] = mapped_column(_enum(Status), default=Status.PENDING)
     # Approved and every ancestor approved: what a reader sees and what is counted.
     visible: Mapped[bool] = mapped_column(Boolean, default=False)

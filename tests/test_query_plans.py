@@ -298,9 +298,10 @@ def test_the_flagged_tab_starts_from_the_open_flags(app, db_session):
 
 def test_the_queue_reads_a_page_in_its_order_whatever_the_filter(app, db_session):
     """The score order sorted every held comment (0.5 s at 100,000 pending); one author's,
-    account's or address's page walked the status index until it found a page (45 ms for
-    an author of 45 comments among 100,000). Each reads its page in order now, its next
-    page too; the flagged tab sorts only the flagged comments' ids and times."""
+    account's, address's, text's or domain's page walked the status index until it found
+    a page (45 ms for an author of 45 comments among 100,000), or sorted the group. Each
+    reads its page in order now, its next page too; the flagged tab sorts only the flagged
+    comments' ids and times."""
     post = make_post()
     member = make_user(username="waver")
     reader = make_user(username="flagger")
@@ -323,6 +324,8 @@ def test_the_queue_reads_a_page_in_its_order_whatever_the_filter(app, db_session
             user=member,
             ip="203.0.113.9",
             author_email="wave@example.org",
+            body="Buy now at wave.example",
+            link_domain="wave.example",
             created_at=now - timedelta(days=1, minutes=n),
         )
         for n in range(30)
@@ -336,7 +339,10 @@ def test_the_queue_reads_a_page_in_its_order_whatever_the_filter(app, db_session
         "score": (dict(order="score"), {}),
         "email": (dict(author="email"), {"author": "wave@example.org"}),
         "account": (dict(author="user"), {"author": member.id}),
+        "name": (dict(author="name"), {"author": "waver"}),
         "ip": (dict(group="ip"), {"value": "203.0.113.9"}),
+        "text": (dict(group="text"), {"value": wave[0].body_hash}),
+        "domain": (dict(group="domain"), {"value": "wave.example"}),
     }
     newest_wave = [c.id for c in wave[:25]]
     # What any page of 26 costs: the first page of the pending tab, read in its index order.
