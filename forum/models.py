@@ -323,7 +323,8 @@ class Comment(db.Model):
 # The queue's score order: comments scored before the spam filter existed (no score) sort
 # last. The same expression in the index and in the queue's statement, so that the index
 # gives the order (sorting every pending comment took 0.5 s at 100,000).
-SCORE_ORDER = func.coalesce(Comment.spam_score, literal_column("-1.0"))
+UNSCORED = -1.0
+SCORE_ORDER = func.coalesce(Comment.spam_score, literal_column(repr(UNSCORED)))
 Index("ix_comment_status_score_order", Comment.status, SCORE_ORDER, Comment.id)
 
 

@@ -24,6 +24,7 @@ from forum.extensions import db, read
 from forum.ids import parse_id
 from forum.models import (
     SCORE_ORDER,
+    UNSCORED,
     Ban,
     Comment,
     Flag,
@@ -40,7 +41,6 @@ from forum.services.queue_items import ITEM_COLUMNS, PARENT, ItemView, hold_reas
 TABS = ("pending", "approved", "spam", "rejected", "flagged")
 ORDERS = ("newest", "oldest", "score")  # score: highest spam score first
 MAX_SEARCH = 200
-UNSCORED = -1.0  # comments from before the spam filter sort last by score (SCORE_ORDER)
 
 GROUP_KINDS = {
     "ip": Comment.ip,

@@ -7,10 +7,10 @@ deletes a comment bumps its post; a post, its own; a setting, a tag or a shown n
 front page, tag pages and feeds show every post). An INSERT, UPDATE or DELETE statement on
 those tables bumps GLOBAL unless it names the posts it touches with the execution option
 `page_scopes=(post_id, ...)`; SQL typed out as text() that writes and names one of the
-watched tables bumps GLOBAL and QUEUE. The bumps run as the last statement before COMMIT, so the
-hot SITE row is locked only for the commit itself. A writer added later is covered the
-day it lands; only SQL sent around the session (a raw DBAPI cursor) is not, and none of
-the tables above is written that way.
+watched tables bumps GLOBAL and QUEUE. The bumps run as the last statement before COMMIT,
+so the hot SITE row is locked only for the commit itself. A writer added later is covered
+the day it lands; only SQL sent around the session (a raw DBAPI cursor, a connection of
+its own) is not, and none of the tables above is written that way.
 
 QUEUE versions what the moderation dashboard shows: every change above, the tables only
 moderators see (hold reasons, flags, the queue's and the authors' counters) and an
