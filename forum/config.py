@@ -16,6 +16,9 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "SQLITE_BUSY_TIMEOUT_MS": 15000,
+    # Seconds between the checkpoints a thread of each process runs (forum/sqlite_checkpoint.py);
+    # 0: SQLite's own, in the COMMIT of whichever writer crosses 1,000 pages of log.
+    "SQLITE_CHECKPOINT_SECONDS": 1.0,
     "SECRET_KEY": None,
     "MAX_CONTENT_LENGTH": 256 * 1024,
     "HTTPS": False,

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from forum import sqlite_checkpoint
 from forum.sqlite_writes import WriteLockedConnection
 
 NAMING_CONVENTION = {
@@ -81,6 +82,7 @@ limiter = Limiter(key_func=get_remote_address)
 
 def init_extensions(app: Flask) -> None:
     """Bind every extension to `app`."""
+    sqlite_checkpoint.configure(float(app.config["SQLITE_CHECKPOINT_SECONDS"]))
     db.init_app(app)
     migrate.init_app(
         app,
@@ -130,6 +132,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    sqlite_checkpoint.on_connect(dbapi_connection)
 
 
 @event.listens_for(Engine, "begin")
