@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import os
 import random
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -109,6 +110,21 @@ def postgres_database(label: str, server: str = PG_SERVER) -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+def copy_sqlite(source: Path, target: Path) -> None:
+    """Copy a SQLite database with SQLite's online backup, its WAL included.
+
+    Copying the file alone loses what is still in `-wal`: the forum's checkpoint thread
+    (forum/sqlite_checkpoint.py) keeps a connection open in the process that built it, so
+    closing the builder's own connections no longer folds the log into the file."""
+    for suffix in ("", "-wal", "-shm", ".writelock"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    with (
+        contextlib.closing(sqlite3.connect(source)) as src,
+        contextlib.closing(sqlite3.connect(target)) as dst,
+    ):
+        src.backup(dst)
 
 
 def make_engine(url: str) -> Engine:

@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import random
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -65,9 +64,7 @@ def main() -> None:
     servers = {}
     for name, root in (("before", before_root), ("after", ROOT)):
         path = OUT / f"lock-ab-{name}.sqlite3"
-        for suffix in ("", "-wal", "-shm", ".writelock"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        shutil.copyfile(source, path)
+        datagen.copy_sqlite(source, path)
         url = f"sqlite:///{path}"
         env = {
             "FORUM_DATABASE_URL": url,

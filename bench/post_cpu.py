@@ -18,7 +18,6 @@ import cProfile
 import logging
 import pstats
 import re
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -51,9 +50,7 @@ def build() -> None:
 def fresh_app(work: Path):
     """The forum on a new copy of the pristine database at `work`, as make bench runs it
     (no rate limit, no minimum time to submit, no mail sent)."""
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{work}{suffix}").unlink(missing_ok=True)
-    shutil.copy(PRISTINE, work)
+    datagen.copy_sqlite(PRISTINE, work)
     logging.disable(logging.INFO)
     return create_app(
         {

@@ -34,7 +34,6 @@ import logging
 import os
 import pstats
 import re
-import shutil
 import sqlite3
 import statistics
 import sys
@@ -47,6 +46,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(HERE.parent))
 
+import datagen  # noqa: E402
 import inprocess  # noqa: E402
 import profile_queue  # noqa: E402
 
@@ -69,14 +69,11 @@ CHECKS = (
 
 
 class SqliteCopy:
-    """A copy of a SQLite file as it is on disk (its WAL checkpointed first)."""
+    """A copy of a SQLite database (SQLite's online backup, its WAL included)."""
 
     def __init__(self, source: Path, name: str) -> None:
         self.path = OUT / f"floor-{name}.sqlite3"
-        with sqlite3.connect(source) as conn:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self.drop()
-        shutil.copyfile(source, self.path)
+        datagen.copy_sqlite(source, self.path)
         self.url = f"sqlite:///{self.path}"
 
     def drop(self) -> None:
@@ -113,8 +110,6 @@ class PgCopy:
     """A copy of a PostgreSQL database (CREATE DATABASE ... TEMPLATE)."""
 
     def __init__(self, source: str, name: str) -> None:
-        import datagen
-
         self.name = f"floor_{name}"
         self.drop()
         profile_queue.pg_admin(f'CREATE DATABASE "{self.name}" TEMPLATE "{source}"')
