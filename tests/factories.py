@@ -8,8 +8,9 @@ from datetime import datetime
 from werkzeug.security import generate_password_hash
 
 from forum.extensions import db
-from forum.models import BodyFormat, Comment, HoldReason, Post, Role, Status, User
-from forum.services import markdown, sanitize, tree
+from forum.models import BodyFormat, Comment, Post, Role, Status, User
+from forum.services import comments as comment_service
+from forum.services import markdown, sanitize
 from forum.services import posts as post_service
 
 PASSWORD = "correct horse battery"
@@ -65,17 +66,16 @@ def make_comment(
     status = Status(status)
     comment = Comment(
         post_id=post.id,
-        user=user,
+        user_id=user.id if user else None,
         author_name=kw.pop("author_name", user.username if user else f"Guest {n}"),
         author_email=kw.pop("author_email", user.email_key if user else f"guest{n}@example.net"),
         body_source=body,
         body_html=result.html,
         body_hash=sanitize.body_fingerprint(body),
         status=status,
-        reasons=[HoldReason(rule=r) for r in (reasons or [])],
         **kw,
     )
     if created_at is not None:
         comment.created_at = created_at
-    tree.place_in_thread(comment, parent)
+    comment_service.store_new(comment, parent, [(r, "") for r in (reasons or [])])
     return comment

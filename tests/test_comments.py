@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from forum.extensions import db
-from forum.models import Comment, Role, Status, utcnow
+from forum.models import BodyFormat, Comment, Post, Role, Status, utcnow
+from forum.services import comments as comment_service
+from forum.services import settings as settings_service
 from tests.factories import make_comment, make_post, make_user
 from tests.helpers import count_queries, login_as
 
@@ -482,3 +484,44 @@ def test_comment_without_csrf_token_is_refused_and_text_kept(app, client, post_i
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
     resp = client.post(f"/posts/{post_id}/comments", data={**GUEST, "csrf_token": token})
     assert resp.status_code == 302
+
+
+@pytest.mark.parametrize("reply", [False, True])
+def test_a_stored_comment_is_in_the_session_as_its_row_reads(app, post_id, reply):
+    """submit_comment stores a comment with Core statements, not the unit of work: what it
+    hands back must be the object a load of the row would give. Every column equals the row
+    read back in a new session, reading them runs no statement, and a later change to the
+    object is saved like any other (it is in the session, not a copy beside it)."""
+    columns = [column.key for column in Comment.__table__.columns]
+    with app.app_context():
+        post = db.session.get(Post, post_id)
+        parent = make_comment(post) if reply else None
+        data = comment_service.CommentInput(
+            body="Hello *there*",
+            parent_id=parent.id if parent else None,
+            author_name="Ann",
+            author_email="ann@example.org",
+            ip="192.0.2.1",
+            body_format=BodyFormat.MARKDOWN,
+        )
+        comment = comment_service.submit_comment(post, data, settings_service.load())
+        with count_queries(app) as statements:
+            held = {key: getattr(comment, key) for key in columns}
+        assert statements == []
+        assert comment in db.session and not db.session.is_modified(comment)
+        assert held["path"].endswith(f"{comment.id:010d}") and held["status"] is Status.PENDING
+        db.session.commit()
+        comment_id = comment.id
+    with app.app_context():
+        stored = db.session.get(Comment, comment_id)
+        assert {key: getattr(stored, key) for key in columns} == held
+        assert [reason.rule for reason in stored.reasons] == ["new comment"]
+        assert stored.parent_id == (parent_id := held["parent_id"]) and (
+            parent_id is None or stored.parent.depth == stored.depth - 1
+        )
+    with app.app_context():
+        stored = db.session.get(Comment, comment_id)
+        stored.author_name = "Bea"
+        db.session.commit()
+    with app.app_context():
+        assert db.session.get(Comment, comment_id).author_name == "Bea"

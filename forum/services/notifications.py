@@ -121,15 +121,13 @@ def decisions_withdrawn(comment_ids: list[int]) -> None:
         db.session.execute(_WITHDRAW, {"ids": comment_ids[start : start + 500]})
 
 
-# Built once: a decision binds only its comments' ids.
-_WITHDRAW = (
-    delete(OutboxMail)
-    .where(
-        OutboxMail.comment_id.in_(bindparam("ids", expanding=True)),
-        OutboxMail.kind.in_(ABOUT_COMMENT),
-        OutboxMail.sent_at.is_(None),
-    )
-    .execution_options(synchronize_session=False)
+# Built once, on the table (the ORM's bulk DELETE cost twice the statement): a decision
+# binds only its comments' ids.
+_outbox = OutboxMail.__table__
+_WITHDRAW = delete(_outbox).where(
+    _outbox.c.comment_id.in_(bindparam("ids", expanding=True)),
+    _outbox.c.kind.in_(ABOUT_COMMENT),
+    _outbox.c.sent_at.is_(None),
 )
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import CTE, bindparam, select, update
-from sqlalchemy.orm.attributes import set_committed_value
 
 from forum.extensions import db
 from forum.models import PATH_SEGMENT_WIDTH, Comment, Status
@@ -33,30 +32,30 @@ def path_of(comment_id: int, parent_path: str | None) -> str:
 
 
 def place_in_thread(comment: Comment, parent: Comment | None) -> None:
-    """Give a new comment its parent, id, depth, path and visibility (flushes)."""
-    comment.parent = parent
+    """Give a new comment, not stored yet, its parent, depth and visibility."""
+    comment.parent_id = parent.id if parent else None
     comment.depth = parent.depth + 1 if parent else 0
     comment.visible = comment.status is Status.APPROVED and (parent is None or parent.visible)
-    db.session.add(comment)
-    db.session.flush()
-    # The path holds the new id: one UPDATE statement, and the object told it is stored
-    # (cheaper than leaving it dirty for a second flush of the whole unit of work). It names
-    # its post: a statement without page_scopes would bump GLOBAL (every cached page).
-    path = path_of(comment.id, parent.path if parent else None)
+
+
+def give_path(comment_id: int, post_id: int, parent: Comment | None) -> str:
+    """Store the path of a new comment (it holds the id: one UPDATE once the row exists).
+    The statement names its post: one without page_scopes would bump GLOBAL (every cached
+    page)."""
+    path = path_of(comment_id, parent.path if parent else None)
     db.session.execute(
         _SET_PATH,
-        {"comment_id": comment.id, "new_path": path},
-        execution_options={"page_scopes": (comment.post_id,)},
+        {"comment_id": comment_id, "new_path": path},
+        execution_options={"page_scopes": (post_id,)},
     )
-    set_committed_value(comment, "path", path)
+    return path
 
 
 # Built once: a new comment only binds its values.
+# A Core statement on the table: the ORM's bulk UPDATE cost a fifth of storing a comment.
+_table = Comment.__table__
 _SET_PATH = (
-    update(Comment)
-    .where(Comment.id == bindparam("comment_id"))
-    .values(path=bindparam("new_path"))
-    .execution_options(synchronize_session=False)
+    update(_table).where(_table.c.id == bindparam("comment_id")).values(path=bindparam("new_path"))
 )
 
 
@@ -155,14 +154,12 @@ def refresh_many(comments: Sequence[Comment]) -> list[int]:
     return became
 
 
-# Built once: a decision only binds its ids.
+# Built once, on the table (no ORM entity to load): a decision only binds its ids.
 _WITH_REPLIES = (
-    select(Comment.parent_id)
-    .where(Comment.parent_id.in_(bindparam("ids", expanding=True)))
-    .distinct()
-)
-_VISIBLE = select(Comment.id, Comment.visible).where(
-    Comment.id.in_(bindparam("ids", expanding=True))
+    select(_table.c.parent_id).where(_table.c.parent_id.in_(bindparam("ids", expanding=True)))
+).distinct()
+_VISIBLE = select(_table.c.id, _table.c.visible).where(
+    _table.c.id.in_(bindparam("ids", expanding=True))
 )
 _rows = subtree("id", "parent_id", "status", "visible", "path")
 # Parents before their replies (the path's order).
