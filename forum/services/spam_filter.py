@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, func, insert, select
 
 from forum.extensions import db
 from forum.models import Comment, HoldReason, Rule, SpamFeature, SpamLabel, SpamLesson, Status
@@ -168,6 +168,7 @@ def lessons_for(comment_ids: Sequence[int]) -> dict[int, SpamLesson]:
 
 # Built once: binds only the comments' ids.
 _LESSONS = select(SpamLesson).where(SpamLesson.comment_id.in_(bindparam("ids", expanding=True)))
+_INSERT_LESSONS = insert(SpamLesson.__table__)
 
 
 def teach(
@@ -196,6 +197,7 @@ def teach(
             row[2] += sign
 
     to_learn: list[tuple[int, SpamLabel, dict[int, str]]] = []
+    learned: list[dict[str, Any]] = []
     changed = 0
     taken_back = False
     for comment_id, label, data in wanted:
@@ -236,15 +238,17 @@ def teach(
                 add(key, step, label, 1)
             current[MODEL_KEY] = current.get(MODEL_KEY, 0.0) + bias_step
             add(MODEL_KEY, bias_step, label, 1)
-            db.session.add(
-                SpamLesson(
-                    comment_id=comment_id,
-                    label=label,
-                    step=step,
-                    bias_step=bias_step,
-                    features=sorted(features),
-                )
+            learned.append(
+                {
+                    "comment_id": comment_id,
+                    "label": label,
+                    "step": step,
+                    "bias_step": bias_step,
+                    "features": sorted(features),
+                }
             )
+    if learned:  # on the table: the unit of work's flush of them cost more than this
+        db.session.execute(_INSERT_LESSONS, learned)
     _apply(delta)
     model_change = delta.get(MODEL_KEY, [0.0, 0, 0])
     if _crossed_prune_mark(lessons_before, int(model_change[1] + model_change[2])):

@@ -10,7 +10,7 @@ collation need not sort '/' before the digits, so they may read every comment of
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import CTE, bindparam, select, update
 
@@ -103,12 +103,17 @@ def refresh_visibility(comment: Comment) -> None:
             )
 
 
-def refresh_many(comments: Sequence[Comment]) -> list[int]:
+def refresh_many(
+    comments: Sequence[Comment], store: Callable[[dict[int, bool]], None] | None = None
+) -> list[int]:
     """Recompute visibility after status changes; returns the ids that became visible.
 
     A comment without replies needs only its parent's visibility (one query for all of
     them), set before the flush that writes its status: one UPDATE per comment. A comment
     with replies has its subtree recomputed by refresh_visibility after that flush.
+
+    `store`: the writer of the new statuses themselves (moderation.decide's statement),
+    given the leaves' visibility by id, instead of the objects' `visible` and a flush.
     """
     if not comments:
         return []
@@ -138,13 +143,18 @@ def refresh_many(comments: Sequence[Comment]) -> list[int]:
             rows = db.session.execute(_VISIBLE, {"ids": parent_ids[start : start + CHUNK]})
             parent_visible.update((row.id, row.visible) for row in rows)
     became: list[int] = []
+    leaf_visible: dict[int, bool] = {}
     for comment in leaves:
         above = comment.parent_id is None or parent_visible.get(comment.parent_id, False)
-        visible = above and comment.status is Status.APPROVED
+        visible = leaf_visible[comment.id] = above and comment.status is Status.APPROVED
         if visible and not comment.visible:
             became.append(comment.id)
-        comment.visible = visible
-    db.session.flush()
+    if store is not None:
+        store(leaf_visible)
+    else:
+        for comment in leaves:
+            comment.visible = leaf_visible[comment.id]
+        db.session.flush()
     for comment in subtrees:
         refresh_visibility(comment)
         # refresh_visibility synchronized `visible` on the objects in the session.
