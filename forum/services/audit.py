@@ -22,23 +22,10 @@ def new_batch() -> str:
     return secrets.token_hex(15)
 
 
-def log(
-    comment_id: int | None,
-    by: User | None,
-    action: str,
-    from_status: Status | None,
-    to_status: Status | None,
-    batch: str,
-    note: str = "",
-    data: dict[str, Any] | None = None,
-    now: datetime | None = None,
-) -> None:
-    """One row of the audit log (written with the session's next flush)."""
-    db.session.add(
-        ModerationAction(
-            **entry(comment_id, by, action, from_status, to_status, batch, note, data, now)
-        )
-    )
+def log(*args: Any, **kwargs: Any) -> None:
+    """One row of the audit log (entry()'s arguments), written with the session's next
+    flush."""
+    db.session.add(ModerationAction(**entry(*args, **kwargs)))
 
 
 def entry(

@@ -232,7 +232,7 @@ def _column_defaults() -> tuple[tuple[str, Callable[[], object]], ...]:
         if column.primary_key:
             continue
         if default is None:
-            found.append((column.key, functools.partial(lambda: None)))
+            found.append((column.key, lambda: None))
         elif default.is_callable:
             found.append((column.key, functools.partial(default.arg, None)))
         else:
