@@ -199,6 +199,26 @@ def test_word_lists_from_the_settings_page_ignore_blank_lines(app):
         assert evaluate(sub(body="play poker"), settings).status is Status.PENDING
 
 
+def test_settings_built_once_follow_every_change(app):
+    """load() shares one Settings per stored rows and config seeds: any change is seen."""
+    from sqlalchemy import text
+
+    from forum.extensions import db
+    from forum.services import settings as settings_service
+
+    with app.app_context():
+        first = settings_service.load()
+        assert settings_service.load() is first
+        settings_service.save({"max_links": 7})  # not flushed: load() flushes
+        assert settings_service.load().max_links == 7
+        db.session.execute(text("UPDATE setting SET value = '9' WHERE key = 'max_links'"))
+        assert settings_service.load().max_links == 9
+        app.config["COMMENT_MAX_DEPTH"] = first.max_depth + 2  # a seed, no stored row
+        assert settings_service.load().max_depth == first.max_depth + 2
+        db.session.rollback()
+        assert settings_service.load().max_links == first.max_links
+
+
 @pytest.mark.parametrize("words", [(), ("",), ("   ",)])
 def test_empty_word_lists_match_nothing(words):
     assert matched_words(words, sub(body="anything at all")) == []
