@@ -2,19 +2,20 @@
 
 Train on error (forum/services/spam_filter.py): a lesson the model already agrees with by
 MARGIN changes only the model's own row. The approvals `make bench` measures are mostly
-such lessons (its queue is taught ham alone, so the model soon agrees), while a real
-queue holds comments because the filter was unsure: their approval changes every feature.
-This script times that lesson, with its commit, on a copy of the profile queue
+such lessons (its queue is taught ham alone, so the model soon agrees); approving a
+comment the filter held because it was unsure changes every one of its features. This
+script times both lessons, each with its commit, on a copy of the profile queue
 (bench/profile_queue.py builds it) whose model is padded with random keys to each size:
 random keys interleave with the comment's own as hashed features do in a grown model.
-Before each lesson the model's bias is set so that the comment scores as spam, then
-so that it scores as ham (the lesson `make bench` mostly times).
+Before each lesson the model's bias is set so that the comment scores as spam (every
+feature changes), then so that it scores as ham (the model agrees).
 
-    .venv/bin/python bench/learn_cost.py [--sizes 4573 50000 200000] [--lessons 200]
+    FORUM_SQLITE_CHECKPOINT_SECONDS=0 .venv/bin/python bench/learn_cost.py \
+        [--sizes 4573 50000 200000] [--lessons 200]
 
-Prints the median and p90 CPU (this process, the checkpoint thread included) and the
-median growth of the -wal file (with FORUM_SQLITE_CHECKPOINT_SECONDS=0, so that only
-SQLite's own checkpoints at 1,000 pages reset it).
+Prints the median and p90 CPU (this process, a checkpoint thread included) and the median
+growth of the -wal file; with FORUM_SQLITE_CHECKPOINT_SECONDS=0 only SQLite's own
+checkpoints (at 1,000 pages) reset it, which the median does not see.
 """
 
 from __future__ import annotations
