@@ -17,6 +17,13 @@ from server import ROOT, Server
 
 MEMBER_SIZES = [10, 100, 1000]
 PG_QUEUE = 100_000
+APPROVALS_LARGEST = 1_000  # approve POSTs at 100,000 pending, here and on SQLite (run.py)
+
+
+def once_seconds(seconds: float, requests: int) -> float:
+    """wrk's limit for a run that sends each of `requests` once: twice a run's length, and
+    at least 20 ms a request (an approval takes under 10 ms with two connections)."""
+    return max(seconds * 2, requests / 50)
 
 
 def log(message: str) -> None:
@@ -114,7 +121,7 @@ def listings(bench, app) -> None:
 
 
 def postgresql_queue(bench) -> None:
-    """The dashboard's first page and 300 approvals at 100,000 pending on PostgreSQL, with
+    """The dashboard's first page and 1,000 approvals at 100,000 pending on PostgreSQL, with
     a baseline app reading the same PostgreSQL database."""
     started = time.perf_counter()
     with datagen.postgres_database("queue") as url:
@@ -146,7 +153,7 @@ def _queue_runs(bench, gen, forum: Server, base: Server) -> None:
     cookie, token = loadgen.login(forum.port, *datagen.MODERATOR, landing="/moderation/")
     with gen.engine.connect() as conn:
         ids = list(conn.scalars(select(Comment.id).where(Comment.status == Status.PENDING)))
-    sample = random.Random(PG_QUEUE).sample(ids, 301)
+    sample = random.Random(PG_QUEUE).sample(ids, APPROVALS_LARGEST + 1)
     filler = gen.filler_posts[0]
 
     def wrk(server: Server, name: str, paths, seconds, **kw) -> loadgen.Run:
@@ -182,7 +189,7 @@ def _queue_runs(bench, gen, forum: Server, base: Server) -> None:
             forum,
             "approve pg",
             paths[1:],
-            bench.seconds * 2,
+            once_seconds(bench.seconds, len(sample)),
             method="POST",
             cookie=cookie,
             headers=headers,
@@ -200,7 +207,7 @@ def _queue_runs(bench, gen, forum: Server, base: Server) -> None:
             base,
             "baseline approve pg",
             [f"/comments/{i}/approve?size={size}" for i in others[: len(sample) - 1]],
-            bench.seconds * 2,
+            once_seconds(bench.seconds, len(sample)),
             method="POST",
             once=True,
         ),

@@ -69,6 +69,20 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if a and b else "n/a"
 
 
+def _approvals(data: dict) -> str:
+    """How many approvals each queue size had: "300 (at 1,000 and 10,000 pending) ..."."""
+    approvals = data.get("approvals", 300)
+    if not isinstance(approvals, dict):
+        return f"{approvals:,}"
+    by_count: dict[int, list[int]] = {}
+    for size, count in approvals.items():
+        by_count.setdefault(int(count), []).append(int(size))
+    return " and ".join(
+        f"{count:,} (at {' and '.join(f'{size:,}' for size in sorted(sizes))} pending)"
+        for count, sizes in by_count.items()
+    )
+
+
 def write(results: dict, here: Path) -> None:
     runs = results["runs"]
     lines = report_lines(results, runs)
@@ -496,7 +510,7 @@ def report_lines(results: dict, runs: dict) -> list[str]:
         "form); the first page is `/moderation/`, the deep page `/moderation/?after=<cursor>` "
         "with the keyset cursor of the comment 90% of the way down the queue. Baseline: 25 "
         "rows padded to the size of the first page at 100,000 pending.",
-        f"- Approve: {results['data'].get('approvals', 300)} different pending comments "
+        f"- Approve: {_approvals(results['data'])} different pending comments "
         "chosen at random, each approved once the way the dashboard's script does it "
         "(`POST /moderation/comments/<id>/approve`, `Accept: application/json`, "
         "`X-CSRFToken` from the page); wrk stops when all are answered. The approved comments "
@@ -521,7 +535,7 @@ def report_lines(results: dict, runs: dict) -> list[str]:
         "`postgresql+psycopg://postgres@127.0.0.1:5432`) with the same generator's people, "
         "filler posts and 100,000 pending comments (then `VACUUM ANALYZE`), its own forum "
         "and baseline servers (the baseline reads the same PostgreSQL database); the "
-        "dashboard's first page and 300 approvals as on SQLite; the database is dropped "
+        "dashboard's first page and the approvals as on SQLite; the database is dropped "
         "afterwards.",
         "- Posting a comment: `bench/loadgen.py` (wrk cannot scrape a form): 2 threads, "
         "each loads the post page once (session cookie, `csrf_token`, signed `rendered_at`), "
