@@ -13,7 +13,7 @@ import time
 import datagen
 import inprocess
 import loadgen
-from server import ROOT, Server
+from server import APP_ROOT, Server
 
 MEMBER_SIZES = [10, 100, 1000]
 PG_QUEUE = 100_000
@@ -136,7 +136,7 @@ def postgresql_queue(bench) -> None:
         env = {**bench.env(), "FORUM_DATABASE_URL": url, "BENCH_DATABASE_URL": url}
         log_file = bench.log_file.with_name(bench.log_file.stem + "-pg.log")
         with (
-            Server("wsgi:app", env, log_file, root=ROOT) as forum,
+            Server("wsgi:app", env, log_file, root=APP_ROOT) as forum,
             Server("baseline_app:create_app()", env, log_file, pythonpath=str(bench.here)) as base,
         ):
             _queue_runs(bench, gen, forum, base)

@@ -12,6 +12,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The forum the servers run: BENCH_APP_ROOT measures another checkout (a "before" for a
+# change), as bench/run.py does for its own servers.
+APP_ROOT = Path(os.environ.get("BENCH_APP_ROOT") or ROOT).resolve()
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 
 
