@@ -221,6 +221,10 @@ def teach(
             taken_back = True
         if label is not None and data is not None:
             to_learn.append((comment_id, label, extract(data)))
+    if taken_back:
+        # Gone now, not at the next autoflush: the lessons taken back are no longer there
+        # for whatever reads them next, and new lessons may take their comments' ids.
+        db.session.flush()
     lessons_before = 0
     if to_learn:
         keys = {MODEL_KEY} | {key for _, _, features in to_learn for key in features}
@@ -230,8 +234,6 @@ def teach(
         for key, values in delta.items():
             if key in keys:
                 current[key] = current.get(key, 0.0) + values[0]
-        if taken_back:
-            db.session.flush()  # the deleted lessons go before new ones take their ids
         for comment_id, label, features in to_learn:
             scale = 1.0 / math.sqrt(len(features))
             z = current.get(MODEL_KEY, 0.0) + scale * sum(current.get(k, 0.0) for k in features)
