@@ -179,3 +179,47 @@ def read(statement: Any, params: dict | None = None) -> Any:
     (bench/NOTES.md, "The dashboard's reads"). No autoflush: a caller that may have
     unflushed changes flushes first."""
     return db.session.connection().execute(statement, params or {})
+
+
+def told_listeners(engine: Engine, cursor: Any, statement: str, parameters: Any) -> None:
+    """Tell the engine's `before_cursor_execute` listeners (the suite's and the bench's
+    statement counters, the query-plan checks) of a statement sent on a driver cursor,
+    which the engine never sees. Costs nothing when no one listens."""
+    listeners = engine.dispatch.before_cursor_execute
+    if listeners:
+        listeners(None, cursor, statement, parameters, None, False)
+
+
+def driver_read(statement: Any, params: dict[str, Any]) -> list[tuple]:
+    """One SELECT on a pooled connection's own cursor, outside any transaction of the
+    session (one statement reads one snapshot): for a kept page's single read, where a
+    SQLAlchemy Connection, its BEGIN and its ROLLBACK cost four times the statement
+    (bench/NOTES.md, session 11). `statement` is built once; it is compiled once per
+    dialect. Listeners are told (told_listeners)."""
+    engine = db.engine
+    sql, order = _compiled(statement, engine.dialect)
+    parameters: Any = tuple(params[name] for name in order) if order is not None else params
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            told_listeners(engine, cursor, sql, parameters)
+            cursor.execute(sql, parameters)
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+    finally:
+        raw.close()  # back to the pool, which rolls back whatever the driver began
+
+
+_COMPILED: dict[tuple[int, type], tuple[str, tuple[str, ...] | None]] = {}
+
+
+def _compiled(statement: Any, dialect: Any) -> tuple[str, tuple[str, ...] | None]:
+    key = (id(statement), type(dialect))
+    found = _COMPILED.get(key)
+    if found is None:
+        compiled = statement.compile(dialect=dialect)
+        order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
+        found = _COMPILED[key] = (compiled.string, order)
+    return found

@@ -329,6 +329,24 @@ def test_inside_a_transaction_the_versions_come_from_its_snapshot(app, world):
     assert used == [mine]
 
 
+def test_a_kept_page_reads_its_versions_on_the_driver_and_the_counters_see_it(app, world):
+    """Outside a transaction the versions are read on a pooled connection's own cursor
+    (extensions.driver_read): the same values as in a transaction, and the statement
+    counters still see that one statement."""
+    client = app.test_client()
+    client.get(world["path"])  # kept from here
+    with count_queries(app) as statements:
+        assert client.get(world["path"]).status_code == 200
+    assert len(statements) == 1 and "page_version" in statements[0]
+    with app.app_context():
+        on_the_driver = versions.current(world["post"])
+        db.session.get(Post, world["post"])  # the session's transaction is open
+        assert versions.current(world["post"]) == on_the_driver
+        comment = make_comment(db.session.get(Post, world["post"]), status=Status.APPROVED)
+        db.session.commit()
+        assert comment.id and versions.current(world["post"]).post > on_the_driver.post
+
+
 def test_a_page_that_closes_by_itself_expires_then_and_stays_cached_after(app, world, monkeypatch):
     import time as real_time
 

@@ -35,7 +35,7 @@ from forum.services import settings as settings_service
 from forum.services.comments import CommentInput, submit_comment
 from forum.services.settings import Settings
 from tests.factories import make_comment, make_post, make_user
-from tests.helpers import login_as
+from tests.helpers import count_queries, login_as
 
 YOUTUBE = Path(os.environ.get("FORUM_YOUTUBE_SPAM", "/work/shared/data/youtube-spam"))
 
@@ -273,6 +273,19 @@ def test_classifier_rule_thresholds(score, ready, spam_at, hold_at, expected):
     assert (found[0] if found else None) == expected
     if found:
         assert found[1] == "classifier" and f"{score:.2f}" in found[2]
+
+
+def test_the_weights_read_on_the_driver_is_counted_with_its_keys(app, db_session):
+    """_weights sends its SELECT on a driver cursor; the statement counters still see it,
+    with the keys the driver got."""
+    data = spam_features.FeatureInput(body="cheap pills at example dot com, buy now")
+    keys = spam_features.extract(data)
+    with count_queries(app) as statements:
+        spam_filter.score(data, min_decisions=1)
+    reads = [s for s in statements if "FROM spam_feature" in s]
+    assert len(reads) == 1
+    if db.engine.dialect.name == "sqlite":
+        assert reads[0].count("?") == len(keys) + 1  # every feature and the model's row
 
 
 def test_settings_store_the_thresholds(db_session):

@@ -20,7 +20,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import bindparam, delete, func, insert, select
 
-from forum.extensions import db
+from forum.extensions import db, told_listeners
 from forum.models import Comment, HoldReason, Rule, SpamFeature, SpamLabel, SpamLesson, Status
 from forum.services.spam_features import FeatureInput, extract, input_of
 
@@ -66,7 +66,7 @@ def _weights(keys: Iterable[int]) -> dict[int, tuple[float, int, int]]:
     """Weight, spam count and ham count of each key that is in the model.
 
     Plain driver SQL with one placeholder per key: SQLAlchemy's expanding IN costs more
-    than the query itself for 300 keys.
+    than the query itself for 300 keys. The statement counters are told (told_listeners).
     """
     wanted = sorted(set(keys))
     found: dict[int, tuple[float, int, int]] = {}
@@ -75,11 +75,14 @@ def _weights(keys: Iterable[int]) -> dict[int, tuple[float, int, int]]:
     try:
         if connection.dialect.name == "postgresql":
             # One array parameter: the same statement every time, prepared once by psycopg.
-            cursor.execute(SELECT_PG, (_pg_array(wanted),))
+            parameters = (_pg_array(wanted),)
+            told_listeners(connection.engine, cursor, SELECT_PG, parameters)
+            cursor.execute(SELECT_PG, parameters)
             found.update((key, (weight, spam, ham)) for key, weight, spam, ham in cursor.fetchall())
             return found
         for start in range(0, len(wanted), CHUNK):
             chunk = wanted[start : start + CHUNK]
+            told_listeners(connection.engine, cursor, _select_sqlite(len(chunk)), chunk)
             cursor.execute(_select_sqlite(len(chunk)), chunk)
             found.update((key, (weight, spam, ham)) for key, weight, spam, ham in cursor.fetchall())
     finally:

@@ -37,7 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
-from forum.extensions import db
+from forum.extensions import db, driver_read
 from forum.models import (
     AuthorCounter,
     Comment,
@@ -98,9 +98,10 @@ def current(post_id: int | None = None) -> Versions:
 
     Inside a transaction of the request's session, on its connection: what the page then
     renders comes from the same snapshot. Otherwise (a cached page: nothing else reads the
-    database) on a connection of its own, without opening the session at all: the
-    session's begin, close and rollback cost more than the query (bench/NOTES.md, "An
-    honest yardstick, then thread pages again"). A page rendered after it reads data at
+    database) on a pooled connection's own cursor, without opening the session at all:
+    the session's begin, close and rollback cost more than the query (bench/NOTES.md, "An
+    honest yardstick, then thread pages again"), and a SQLAlchemy Connection four times
+    it (extensions.driver_read). A page rendered after it reads data at
     least as new as these versions, so it is never kept under a newer version than its own.
     """
     if post_id is None:
@@ -110,8 +111,7 @@ def current(post_id: int | None = None) -> Versions:
     if db.session.registry.has() and db.session().in_transaction():
         rows = db.session.connection().execute(stmt, params).all()
     else:
-        with db.engine.connect() as conn:
-            rows = conn.execute(stmt, params).all()
+        rows = driver_read(stmt, params)
     found = {scope: (version, changed_at) for scope, version, changed_at in rows}
     never = (0, 0.0)
     return Versions(
