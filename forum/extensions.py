@@ -212,7 +212,8 @@ def driver_read(statement: Any, params: dict[str, Any]) -> list[tuple]:
         raw.close()  # back to the pool, which rolls back whatever the driver began
 
 
-_COMPILED: dict[tuple[int, type], tuple[str, tuple[str, ...] | None]] = {}
+# Keyed by the statement's id, and holding the statement, so that id is never reused.
+_COMPILED: dict[tuple[int, type], tuple[Any, str, tuple[str, ...] | None]] = {}
 
 
 def _compiled(statement: Any, dialect: Any) -> tuple[str, tuple[str, ...] | None]:
@@ -221,5 +222,5 @@ def _compiled(statement: Any, dialect: Any) -> tuple[str, tuple[str, ...] | None
     if found is None:
         compiled = statement.compile(dialect=dialect)
         order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
-        found = _COMPILED[key] = (compiled.string, order)
-    return found
+        found = _COMPILED[key] = (statement, compiled.string, order)
+    return found[1], found[2]
