@@ -19,9 +19,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 HERE = Path(__file__).resolve().parent
-# BENCH_APP_ROOT: measure another checkout of the forum (a "before" for a change).
-ROOT = Path(os.environ.get("BENCH_APP_ROOT") or HERE.parent).resolve()
 sys.path.insert(0, str(HERE))
+# BENCH_APP_ROOT: measure another checkout of the forum (a "before" for a change).
+from server import APP_ROOT as ROOT  # noqa: E402
+
 sys.path.insert(1, str(ROOT))
 
 import corpus  # noqa: E402
