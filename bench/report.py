@@ -113,8 +113,8 @@ LISTINGS = ("front_page", "tag_page", "feed_posts", "feed_comments", "feed_post_
 def baseline_of(key: str) -> str | None:
     if key.startswith("thread_") or key in LISTINGS:
         return "baseline_" + key
-    if key.startswith("round"):  # round2_thread_1000: its size's baseline
-        return "baseline_" + key.split("_", 1)[1]
+    if key.startswith("round"):  # round2_thread_1000: its own (see own_baseline)
+        return "baseline_" + key
     if key.startswith("dashboard_"):
         return "baseline_dashboard_pg" if "_pg_" in key else "baseline_dashboard"
     if key.startswith("approve_pg"):
@@ -124,6 +124,14 @@ def baseline_of(key: str) -> str | None:
     if key.startswith("approve_"):
         return "baseline_small"
     return None
+
+
+def own_baseline(runs: dict, key: str) -> dict | None:
+    """A run's baseline; a round of results before session 12 reused its size's."""
+    base = baseline_of(key) or ""
+    if base not in runs and key.startswith("round"):
+        base = "baseline_" + key.split("_", 1)[1]
+    return runs.get(base)
 
 
 def targets(results: dict, runs: dict) -> list[tuple[str, str, str, str]]:
@@ -205,8 +213,12 @@ def targets(results: dict, runs: dict) -> list[tuple[str, str, str, str]]:
             if base_field:  # req/s: higher is better
                 found.append(
                     div(
-                        div(five, get("baseline_thread_5000", base_field)),
-                        div(one, get("baseline_thread_1000", base_field)),
+                        div(
+                            five, (own_baseline(runs, f"{prefix}thread_5000") or {}).get(base_field)
+                        ),
+                        div(
+                            one, (own_baseline(runs, f"{prefix}thread_1000") or {}).get(base_field)
+                        ),
                     )
                 )
             else:  # CPU ms: lower is better
@@ -377,7 +389,7 @@ def report_lines(results: dict, runs: dict) -> list[str]:
     for key, run in runs.items():
         if key.startswith("baseline_"):
             continue
-        base = runs.get(baseline_of(key) or "")
+        base = own_baseline(runs, key)
         lines.append(
             f"| {key} | {run['rps']:,.1f} | {ms(run['p50_ms'])} | {ms(run['p99_ms'])} | "
             f"{cpu(run)} | {run['bytes_per_request']:,} | "

@@ -67,6 +67,7 @@ class Bench:
         self.db_path = OUT / (f"bench-{self.label}.sqlite3" if self.label else "bench.sqlite3")
         self.url = f"sqlite:///{self.db_path}"
         self.results: dict = {"runs": {}, "queries": {}, "pages": {}, "notes": []}
+        self.base_paths: dict[str, list[str]] = {}  # each thread run's bare pages
 
     # --- data ---------------------------------------------------------------------------
 
@@ -199,7 +200,7 @@ class Bench:
                 ),
             )
             post = self.threads[1000].post_id
-            base_paths = [
+            base_paths = self.base_paths[f"{key}_{size}"] = [
                 f"/rows?post={post}&n={n}&size={b}" for n, b in zip(shown, sizes_, strict=True)
             ]
             self.record(
@@ -208,10 +209,12 @@ class Bench:
             )
 
     def thread_rounds(self, rounds: int = ROUNDS) -> None:
-        """The 1,000- and 5,000-comment threads again, alternating, forum only: the
-        "5,000 vs 1,000" rows are the median of the rounds (with thread_pages' own), as
-        one pair of runs a minute apart moved by 0.3 either way on this machine (drift,
-        not the code: bench/NOTES.md, session 8). Each round reuses its size's baseline."""
+        """The 1,000- and 5,000-comment threads again, alternating, each followed by its own
+        bare page: the "5,000 vs 1,000" rows are the median of the rounds (with
+        thread_pages' own), as one pair of runs a minute apart moved by 0.3 either way on
+        this machine (drift, not the code: bench/NOTES.md, session 8). A round measures its
+        baselines again: the two bare pages, the same work, once ran at 136.8 and 151.9
+        req/s, and a round that reused them carried that 10% into every ratio (session 12)."""
         for n in range(2, rounds + 1):
             for size in (1000, 5000):
                 paths = thread_paths(self.threads[size])
@@ -221,6 +224,15 @@ class Bench:
                     f"round{n}_thread_{size}",
                     self.wrk(
                         f"thread {size}, round {n}", self.forum.port, paths, seconds, warmup=warmup
+                    ),
+                )
+                self.record(
+                    f"baseline_round{n}_thread_{size}",
+                    self.wrk(
+                        f"baseline thread {size}, round {n}",
+                        self.base.port,
+                        self.base_paths[f"thread_{size}"],
+                        seconds,
                     ),
                 )
 
