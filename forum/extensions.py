@@ -17,9 +17,10 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSession
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, bindparam, event, inspect, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator
 
 from forum import sqlite_checkpoint
@@ -70,6 +71,26 @@ class Session(FlaskSession):
         rollback = _without_gc(FlaskSession.rollback)
         expire_all = _without_gc(FlaskSession.expire_all)
         expunge_all = _without_gc(FlaskSession.expunge_all)
+
+    def holds_connection(self) -> bool:
+        """Whether this session's transaction has begun on a connection: a read in it sees
+        that transaction's snapshot. (A session can be in a transaction that holds none:
+        `add` begins one, a statement the connection.)"""
+        return self.info.get(_CONNECTED, False)
+
+
+_CONNECTED = "forum.connected"
+
+
+@event.listens_for(Session, "after_begin")
+def _began(session: Session, _transaction: Any, _connection: Any) -> None:
+    session.info[_CONNECTED] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _ended(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_CONNECTED, None)
 
 
 db = SQLAlchemy(model_class=Base, session_options={"class_": Session})
@@ -224,3 +245,45 @@ def _compiled(statement: Any, dialect: Any) -> tuple[str, tuple[str, ...] | None
         order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
         found = _COMPILED[key] = (statement, compiled.string, order)
     return found[1], found[2]
+
+
+def driver_load(model: type, key: Any) -> Any:
+    """The row of `model` whose primary key is `key`, read by driver_read (no transaction of
+    the session) and put in the session as a loaded entity; None when there is none.
+
+    For a page read by a signed-in member: the user's load through the session began a
+    transaction, so the kept page's version read went through it too, and the member's
+    page cost twice the anonymous one (bench/NOTES.md, session 12). Each column is
+    converted as the ORM converts it (its type's result processor for this dialect)."""
+    engine = db.engine
+    statement, names, processors = _entity_read(model, engine.dialect)
+    rows = driver_read(statement, {"key": key})
+    if not rows:
+        return None
+    entity = inspect(model).class_manager.new_instance()
+    for name, process, value in zip(names, processors, rows[0], strict=True):
+        set_committed_value(entity, name, process(value) if process is not None else value)
+    make_transient_to_detached(entity)
+    db.session.add(entity)
+    return entity
+
+
+_ENTITY_READS: dict[tuple[type, type], tuple[Any, tuple[str, ...], tuple[Any, ...]]] = {}
+
+
+def _entity_read(model: type, dialect: Any) -> tuple[Any, tuple[str, ...], tuple[Any, ...]]:
+    """The statement reading every column of `model` by primary key, the attributes they
+    load and their result processors: built once per model and dialect."""
+    found = _ENTITY_READS.get((model, type(dialect)))
+    if found is None:
+        mapper = inspect(model)
+        (primary,) = mapper.primary_key
+        attributes = list(mapper.column_attrs)
+        columns = [attribute.columns[0] for attribute in attributes]
+        statement = select(*columns).where(primary == bindparam("key"))
+        processors = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+        )
+        names = tuple(attribute.key for attribute in attributes)
+        found = _ENTITY_READS[(model, type(dialect))] = (statement, names, processors)
+    return found

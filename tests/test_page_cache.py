@@ -18,10 +18,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 from sqlalchemy import event, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session as OrmSession
 
 from forum.cache import Entry, MemoryCache, NoCache, RedisCache
-from forum.extensions import db
+from forum.extensions import db, driver_load
 from forum.models import BanKind, Comment, Flag, Post, Role, Setting, Status, Tag, User
 from forum.services import bans, comments, counters, moderation, undo, versions
 from forum.services import settings as settings_service
@@ -345,6 +346,74 @@ def test_a_kept_page_reads_its_versions_on_the_driver_and_the_counters_see_it(ap
         comment = make_comment(db.session.get(Post, world["post"]), status=Status.APPROVED)
         db.session.commit()
         assert comment.id and versions.current(world["post"]).post > on_the_driver.post
+
+
+def test_a_members_kept_page_opens_no_transaction_and_sees_a_ban_at_once(app, world):
+    """A member's kept page reads the user and the versions on the driver (no BEGIN, no
+    ROLLBACK: extensions.driver_load), and the counters see both statements. What the page
+    depends on about the user is still read on every request: a ban shows at once."""
+    client = app.test_client()
+    login_as(client, world["member"])
+    client.get(world["path"])  # kept from here
+    with app.app_context():
+        engine = db.engine
+    began = []
+
+    def begin(connection) -> None:
+        began.append(connection)
+
+    event.listen(engine, "begin", begin)
+    try:
+        with count_queries(app) as statements:
+            page = client.get(world["path"])
+    finally:
+        event.remove(engine, "begin", begin)
+    assert page.status_code == 200 and "The member's own comment" in page.text
+    assert began == [] and len(statements) == 2
+    assert any('FROM "user"' in s or "FROM user" in s for s in statements)
+    with app.app_context():
+        db.session.get(User, world["member"]).is_banned = True
+        db.session.commit()
+    assert "Your account may not comment" in client.get(world["path"]).text
+
+
+def test_a_user_read_on_the_driver_is_the_user_the_orm_loads(app, world):
+    """Every column converted as the ORM converts it (an enum, a boolean, UTC datetimes),
+    and the entity is in the session like a loaded one: changes to it are flushed."""
+    with app.app_context():
+        db.session.get(User, world["moderator"]).last_login_at = datetime(2026, 1, 2, tzinfo=UTC)
+        db.session.commit()
+    columns = [c.key for c in sa_inspect(User).column_attrs]
+    with app.test_request_context():
+        loaded = db.session.get(User, world["moderator"])
+        expected = {key: getattr(loaded, key) for key in columns}
+        db.session.rollback()
+        db.session.expunge_all()
+        read = driver_load(User, world["moderator"])
+        assert {key: getattr(read, key) for key in columns} == expected
+        assert read.role is Role.MODERATOR and read.is_banned is False
+        assert read.last_login_at == datetime(2026, 1, 2, tzinfo=UTC)
+        assert db.session.get(User, world["moderator"]) is read  # in the identity map
+        read.display_name = "Changed on the driver's entity"
+        db.session.commit()
+        assert driver_load(User, 10**9) is None
+    with app.app_context():
+        assert db.session.get(User, world["moderator"]).display_name == (
+            "Changed on the driver's entity"
+        )
+
+
+def test_a_write_loads_its_user_in_its_own_transaction(app, world):
+    """A POST reads the user in the transaction it writes in (on SQLite, the write lock's),
+    never on the driver: a ban or a role change cannot land between the two. A page read
+    opens none."""
+    from forum.auth.views import load_user
+
+    for method, in_transaction in (("POST", True), ("GET", False), ("HEAD", False)):
+        with app.test_request_context("/", method=method):
+            user = load_user(f"{world['member']}:")
+            assert user is not None and user.id == world["member"]
+            assert db.session().holds_connection() is in_transaction, method
 
 
 def test_a_page_that_closes_by_itself_expires_then_and_stays_cached_after(app, world, monkeypatch):

@@ -30,7 +30,7 @@ from forum.auth.forms import (
     ResetRequestForm,
 )
 from forum.auth.users import bp as users_bp
-from forum.extensions import db, limiter, login_manager
+from forum.extensions import db, driver_load, limiter, login_manager
 from forum.forms import ActionForm
 from forum.ids import parse_id
 from forum.links import absolute_url_for
@@ -53,7 +53,12 @@ def load_user(user_id: str) -> User | None:
     if ident is None:
         return None
     user = db.session.identity_map.get(db.session.identity_key(User, ident))
-    if user is None:
+    if user is None and request.method in ("GET", "HEAD") and not db.session().holds_connection():
+        # A page read: on the driver, so a kept page opens no transaction at all
+        # (extensions.driver_load). A write loads its user in its own transaction, which on
+        # SQLite is the write lock's: nothing about the user changes before it commits.
+        user = driver_load(User, ident)
+    elif user is None:
         # A statement built once, not session.get: this runs on every signed-in request,
         # and a cached page has little else to do (bench/NOTES.md, "An honest yardstick").
         user = db.session.execute(_USER_BY_ID, {"id": ident}).scalar_one_or_none()

@@ -108,7 +108,7 @@ def current(post_id: int | None = None) -> Versions:
         stmt, params = _SITE_WIDE, {"site": SITE, "global": GLOBAL}
     else:
         stmt, params = _OF_POST, {"site": SITE, "global": GLOBAL, "post": post_id}
-    if db.session.registry.has() and db.session().in_transaction():
+    if db.session.registry.has() and db.session().holds_connection():
         rows = db.session.connection().execute(stmt, params).all()
     else:
         rows = driver_read(stmt, params)
