@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import random
 import sqlite3
@@ -201,9 +202,18 @@ class Generator:
             conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
         url = self.engine.url.render_as_string(hide_password=False)
         app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
-        with app.app_context():
-            upgrade(directory=str(ROOT / "migrations"))
-            db.engine.dispose()
+        # migrations/env.py configures logging from alembic.ini, which gives the root
+        # logger a handler: every log line of the forum's after it printed twice (Flask's
+        # handler, then the root's). `flask db upgrade` runs in a process of its own.
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        try:
+            with app.app_context():
+                upgrade(directory=str(ROOT / "migrations"))
+                db.engine.dispose()
+        finally:
+            root.handlers[:] = handlers
+            root.setLevel(level)
 
     def make_bodies(self) -> float:
         """Sanitize the body pool with the forum's sanitizer; returns the seconds it took."""
