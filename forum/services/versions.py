@@ -96,9 +96,11 @@ class Versions:
 def current(post_id: int | None = None) -> Versions:
     """The versions a page of `post_id` (or a site-wide page) depends on: one query.
 
-    Inside a transaction of the request's session, on its connection: what the page then
-    renders comes from the same snapshot. Otherwise (a cached page: nothing else reads the
-    database) on a pooled connection's own cursor, without opening the session at all:
+    When the request's session has begun its transaction on a connection, on that
+    connection: what the page then renders comes from the same snapshot. Otherwise (a
+    cached page: nothing else has read the database; a member's user was read on the
+    driver too, extensions.driver_load) on a pooled connection's own cursor, without
+    opening the session's connection at all:
     the session's begin, close and rollback cost more than the query (bench/NOTES.md, "An
     honest yardstick, then thread pages again"), and a SQLAlchemy Connection four times
     it (extensions.driver_read). A page rendered after it reads data at
