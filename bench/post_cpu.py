@@ -20,6 +20,7 @@ import pstats
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -64,6 +65,34 @@ def fresh_app(work: Path):
     )
 
 
+def guest_forms(client, post_id: str, slug: str) -> tuple[str, Callable[[int], dict]]:
+    """The thread page's cookies, and the i-th guest comment form as bench/loadgen.py's
+    clients send it: the page's CSRF token and signed rendered_at, a body of the bench
+    corpus, a name and an email of its own."""
+    first = client.get(f"/posts/{post_id}/{slug}")
+    cookie = "; ".join(value.split(";", 1)[0] for value in first.headers.getlist("Set-Cookie"))
+
+    def hidden(name: str) -> str:
+        return re.search(rf'name="{name}"[^>]*value="([^"]*)"', first.text).group(1)
+
+    token, rendered = hidden("csrf_token"), hidden("rendered_at")
+    bodies = corpus.corpus(200, 1234)
+
+    def form(i: int) -> dict:
+        return {
+            "csrf_token": token,
+            "rendered_at": rendered,
+            "parent_id": "",
+            "body": f"{bodies[(i * 7919) % len(bodies)]}\n\nClient 0 #{i}.",
+            "author_name": f"Poster 0-{i}",
+            "author_email": f"poster0.{i}@example.org",
+            "author_url": "",
+            "homepage": "",
+        }
+
+    return cookie, form
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--posts", type=int, default=100)
@@ -78,31 +107,15 @@ def main() -> None:
     # Every POST sends the first page's cookies, as bench/loadgen.py's clients do (the
     # session does not grow with the comments posted).
     client = app.test_client(use_cookies=False)
-    first = client.get(f"/posts/{post_id}/{slug}")
-    page = first.text
-    cookie = "; ".join(value.split(";", 1)[0] for value in first.headers.getlist("Set-Cookie"))
-
-    def hidden(name: str) -> str:
-        return re.search(rf'name="{name}"[^>]*value="([^"]*)"', page).group(1)
-
-    token, rendered = hidden("csrf_token"), hidden("rendered_at")
-    bodies = corpus.corpus(200, 1234)
+    cookie, form = guest_forms(client, post_id, slug)
     sent = 0
 
     def post() -> None:
         nonlocal sent
         sent += 1
-        form = {
-            "csrf_token": token,
-            "rendered_at": rendered,
-            "parent_id": "",
-            "body": f"{bodies[(sent * 7919) % len(bodies)]}\n\nClient 0 #{sent}.",
-            "author_name": f"Poster 0-{sent}",
-            "author_email": f"poster0.{sent}.{time.time_ns()}@example.org",
-            "author_url": "",
-            "homepage": "",
-        }
-        response = client.post(f"/posts/{post_id}/comments", data=form, headers={"Cookie": cookie})
+        response = client.post(
+            f"/posts/{post_id}/comments", data=form(sent), headers={"Cookie": cookie}
+        )
         assert response.status_code == 302, response.status_code
 
     for _ in range(5):  # warm-up

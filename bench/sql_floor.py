@@ -48,6 +48,7 @@ sys.path.insert(1, str(HERE.parent))
 
 import datagen  # noqa: E402
 import inprocess  # noqa: E402
+import post_cpu  # noqa: E402
 import profile_queue  # noqa: E402
 
 OUT = HERE / "out"
@@ -315,8 +316,6 @@ def dashboard(copy: Callable[[str], SqliteCopy | PgCopy], post: int, n: int) -> 
 
 
 def guest_post(n: int) -> dict:
-    import corpus
-
     if not POST_DB.exists():
         sys.exit(f"{POST_DB} is missing: run bench/post_cpu.py --build")
     post_id, slug = POST_DB.with_suffix(".post").read_text().split()
@@ -324,26 +323,7 @@ def guest_post(n: int) -> dict:
     try:
         app = forum_app(work.url)
         client = app.test_client(use_cookies=False)
-        first = client.get(f"/posts/{post_id}/{slug}")
-        cookie = "; ".join(v.split(";", 1)[0] for v in first.headers.getlist("Set-Cookie"))
-
-        def hidden(name: str) -> str:
-            return re.search(rf'name="{name}"[^>]*value="([^"]*)"', first.text).group(1)
-
-        token, rendered = hidden("csrf_token"), hidden("rendered_at")
-        bodies = corpus.corpus(200, 1234)
-
-        def form(i: int) -> dict:
-            return {
-                "csrf_token": token,
-                "rendered_at": rendered,
-                "parent_id": "",
-                "body": f"{bodies[(i * 7919) % len(bodies)]}\n\nClient 0 #{i}.",
-                "author_name": f"Poster 0-{i}",
-                "author_email": f"poster0.{i}@example.org",
-                "author_url": "",
-                "homepage": "",
-            }
+        cookie, form = post_cpu.guest_forms(client, post_id, slug)
 
         def call(i: int) -> Callable[[], None]:
             def go() -> None:
