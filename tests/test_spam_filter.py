@@ -293,9 +293,8 @@ def test_the_weights_read_on_the_driver_is_counted_with_its_keys(app, db_session
 
 def test_the_weights_read_is_a_few_statements_whatever_the_count_of_keys(app, db_session):
     """On SQLite the IN list is padded with its last key to a multiple of KEYS_STEP, so the
-    driver prepares a few statements in all instead of one per count of keys (each prepared
-    statement of 400 placeholders cost a tenth of the read); the repeats read nothing twice
-    and no key that was not asked for comes back."""
+    driver prepares a few statements in all instead of one per count of keys; the repeats
+    read nothing twice and no key that was not asked for comes back."""
     stored = {key: (key / 100, key % 3, key % 5) for key in range(1, 71)}
     db.session.add_all(
         SpamFeature(key=key, weight=w, spam=s, ham=h) for key, (w, s, h) in stored.items()

@@ -84,9 +84,9 @@ def _weights(keys: Iterable[int]) -> dict[int, tuple[float, int, int]]:
         for start in range(0, len(wanted), CHUNK):
             chunk = wanted[start : start + CHUNK]
             # Padded with its last key to a multiple of KEYS_STEP: a few statements in all,
-            # each prepared once by the driver's statement cache, instead of one per length
-            # (preparing 400 placeholders cost a tenth of the read, and evicted the
-            # request's other statements from that cache). IN ignores the repeats.
+            # each prepared once by the driver's statement cache, instead of a new one for
+            # each count of keys (preparing 300-500 placeholders again was 2% of an
+            # approval's instructions: bench/NOTES.md, session 13). IN ignores the repeats.
             chunk += chunk[-1:] * (-len(chunk) % KEYS_STEP)
             told_listeners(connection.engine, cursor, _select_sqlite(len(chunk)), chunk)
             cursor.execute(_select_sqlite(len(chunk)), chunk)
