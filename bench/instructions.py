@@ -118,16 +118,30 @@ def child(case: str, requests: int, work: Path) -> None:
 APPROVE_BYTES = 250  # about the approve's JSON answer; the bare page is padded to it
 
 
-def approve(url: str, requests: int) -> None:
+def forum_with_csrf(url: str):
+    """The forum on `url` with CSRF on, as production runs it."""
     import inprocess
+
+    return inprocess.forum_app(url, BASE_URL="http://localhost", WTF_CSRF_ENABLED=True)
+
+
+def moderator(app) -> tuple[object, dict[str, str]]:
+    """A test client signed in as the bench's moderator, and the headers the dashboard's
+    script sends with a decision (JSON, the page's CSRF token)."""
     import profile_queue
 
-    app = inprocess.forum_app(url, BASE_URL="http://localhost", WTF_CSRF_ENABLED=True)
-    mod = profile_queue.signed_in(app)
-    page = mod.get("/moderation/")
+    client = profile_queue.signed_in(app)
+    page = client.get("/moderation/")
     token = re.search(r'name="csrf_token"[^>]*value="([^"]*)"', page.text).group(1)
+    return client, {"Accept": "application/json", "X-CSRFToken": token}
+
+
+def approve(url: str, requests: int) -> None:
+    import profile_queue
+
+    app = forum_with_csrf(url)
+    mod, headers = moderator(app)
     ids = profile_queue.pending_ids(app, requests + 10)
-    headers = {"Accept": "application/json", "X-CSRFToken": token}
 
     def send(i: int) -> None:
         response = mod.post(f"/moderation/comments/{ids[i]}/approve", headers=headers)
@@ -188,22 +202,17 @@ def bare_post(requests: int) -> None:
 
 def frame(url: str, requests: int) -> None:
     """The signed-in moderator's POST with its CSRF header, to a view that does nothing."""
-    import inprocess
-    import profile_queue
     from flask import jsonify
     from flask_login import current_user
 
-    app = inprocess.forum_app(url, BASE_URL="http://localhost", WTF_CSRF_ENABLED=True)
+    app = forum_with_csrf(url)
 
     @app.post("/bench-nothing")
     def nothing():
         assert current_user.is_authenticated
         return jsonify(ok=True)
 
-    mod = profile_queue.signed_in(app)
-    page = mod.get("/moderation/")
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]*)"', page.text).group(1)
-    headers = {"Accept": "application/json", "X-CSRFToken": token}
+    mod, headers = moderator(app)
 
     def send(_i: int) -> None:
         assert mod.post("/bench-nothing", headers=headers).status_code == 200
